@@ -1,0 +1,89 @@
+"""Argument checks shared by the whole package.
+
+Every public entry point validates its arguments *before* doing any work and
+raises ``ValueError`` / ``TypeError`` naming the argument, what was expected and,
+for names, the valid choices.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+T = TypeVar("T")
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    """Return ``value`` as an ``int`` if it is an integer >= 1, else raise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a positive integer, got {value!r} ({type(value).__name__})")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer (>= 1), got {value}")
+    return int(value)
+
+
+def check_nonnegative_int(name: str, value: Any) -> int:
+    """Return ``value`` as an ``int`` if it is an integer >= 0, else raise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a non-negative integer, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be a non-negative integer (>= 0), got {value}")
+    return int(value)
+
+
+def check_positive_float(name: str, value: Any) -> float:
+    """Return ``value`` as a ``float`` if it is finite and > 0, else raise."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a positive finite number, got {value!r}")
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a positive finite number, got {value!r}") from None
+    if not math.isfinite(out) or out <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return out
+
+
+def check_finite_float(name: str, value: Any) -> float:
+    """Return ``value`` as a finite ``float``, else raise."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a finite number, got {value!r}") from None
+    if not math.isfinite(out):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return out
+
+
+def check_choice(name: str, value: Any, choices: Iterable[str] | Mapping[str, Any]) -> str:
+    """Return ``value`` if it is one of ``choices``; else raise listing the valid ones."""
+    valid = sorted(choices)
+    if not isinstance(value, str) or value not in valid:
+        raise ValueError(f"unknown {name} {value!r}; valid choices: {', '.join(valid)}")
+    return value
+
+
+def check_sequence_tensor(name: str, x: Any, input_dim: int | None = None) -> torch.Tensor:
+    """Check a ``(batch, time, features)`` input: a 3-D floating tensor without NaN/inf.
+
+    Returns the tensor (converted from numpy if needed).
+    """
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(x)
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor or numpy array, got {type(x).__name__}")
+    if x.dim() != 3:
+        raise ValueError(
+            f"{name} must have shape (batch, time, features), got {tuple(x.shape)} ({x.dim()}-D)"
+        )
+    if input_dim is not None and x.shape[-1] != input_dim:
+        raise ValueError(f"{name} must have {input_dim} features (last axis), got {x.shape[-1]}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return x

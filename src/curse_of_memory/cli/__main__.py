@@ -1,0 +1,3 @@
+from curse_of_memory.cli import main
+
+raise SystemExit(main())
