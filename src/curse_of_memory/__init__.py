@@ -1,0 +1,88 @@
+"""curse-of-memory: memory functions, stable approximation and stably reparameterised RNNs.
+
+Implements Wang, Li & Li, *Inverse Approximation Theory for Nonlinear Recurrent
+Neural Networks* (ICLR 2024). Formula references (``SPEC eq N``) follow the arXiv
+numbering collected in the project's SPEC.
+
+Main entry points
+-----------------
+- :class:`LinearFunctional`, :func:`make_dataset`: targets and data.
+- :func:`memory_function`, :func:`fit_decay`: how long is a model's memory?
+- :class:`ContinuousRNN` (+ :data:`PARAMETRIZATIONS`), :func:`train`: stably
+  parameterised RNNs and their training.
+- :func:`perturbation_error`, :func:`stability_radius`: can a target be learned stably?
+- :func:`run_experiment`: reproduce the paper's figures (``curse_of_memory.experiments``).
+"""
+
+from curse_of_memory.analysis import (
+    DecayFit,
+    MemoryFunction,
+    PerturbationCurve,
+    StabilityVerdict,
+    fit_decay,
+    memory_function,
+    paper_betas,
+    perturbation_error,
+    stability_radius,
+)
+from curse_of_memory.models import (
+    PARAMETRIZATIONS,
+    STABLE_PARAMETRIZATIONS,
+    ContinuousGRU,
+    ContinuousLSTM,
+    ContinuousRNN,
+    build_model,
+)
+from curse_of_memory.targets import (
+    NAMED_MEMORIES,
+    LinearFunctional,
+    RandomRNNTeacher,
+    RandomTransformerTeacher,
+    SequenceDataset,
+    make_dataset,
+)
+from curse_of_memory.training import TRAINING_PRESETS, TrainResult, load_model, save_model, train
+
+__version__ = "0.1.0"
+
+
+def run_experiment(*args, **kwargs):
+    """Run a registered experiment; see :func:`curse_of_memory.experiments.run_experiment`.
+
+    Imported lazily so that ``import curse_of_memory`` does not load matplotlib.
+    """
+    from curse_of_memory.experiments import run_experiment as _run
+
+    return _run(*args, **kwargs)
+
+
+__all__ = [
+    "NAMED_MEMORIES",
+    "PARAMETRIZATIONS",
+    "STABLE_PARAMETRIZATIONS",
+    "TRAINING_PRESETS",
+    "ContinuousGRU",
+    "ContinuousLSTM",
+    "ContinuousRNN",
+    "DecayFit",
+    "LinearFunctional",
+    "MemoryFunction",
+    "PerturbationCurve",
+    "RandomRNNTeacher",
+    "RandomTransformerTeacher",
+    "SequenceDataset",
+    "StabilityVerdict",
+    "TrainResult",
+    "build_model",
+    "fit_decay",
+    "load_model",
+    "make_dataset",
+    "memory_function",
+    "paper_betas",
+    "perturbation_error",
+    "run_experiment",
+    "save_model",
+    "stability_radius",
+    "train",
+    "__version__",
+]

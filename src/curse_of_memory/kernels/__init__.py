@@ -1,19 +1,163 @@
 """The RNN recurrence itself, with interchangeable backends.
 
-``euler_recurrence`` is the one entry point models call. ``backend="reference"``
-forces the plain torch loop of :mod:`curse_of_memory.kernels.reference`; ``"auto"``
-picks the fastest available path for the inputs (falling back to the reference).
+``euler_recurrence`` is the one entry point models call;
+``euler_recurrence_batched_models`` runs K models (a leading model axis) at once.
+
+Backends (all compute h_{k+1} = h_k + dt sigma(W h_k + drive_k), h_0 = 0, SPEC eq 3):
+
+``"reference"``  the plain torch loop of :mod:`.reference` (ground truth, any device/dtype);
+``"numba"``      compiled CPU loops with a hand-written BPTT backward (float32/float64);
+``"scan"``       chunked parallel scan, only for ``activation="linear"`` with diagonal W;
+``"triton"``     fused GPU kernels (CUDA tensors, needs the ``triton`` package);
+``"auto"``       numba for CPU tensors; on CUDA the scan for linear diagonal recurrences
+                 with ``|1 + dt lambda| <= 1``, else triton; the reference otherwise.
+
+On CPU the compiled sequential loop does O(T) work with no per-step overhead and
+was measured faster than the scan for every size tried (see BENCHMARKS.md), so
+``auto`` prefers numba there and uses the scan when numba is missing.
 """
 
 from __future__ import annotations
+
+import importlib.util
+from types import ModuleType
 
 import torch
 
 from curse_of_memory._validation import check_choice, check_positive_float
 from curse_of_memory.kernels.activations import ACTIVATIONS, activation_fn
-from curse_of_memory.kernels.reference import euler_recurrence_reference
+from curse_of_memory.kernels.reference import (
+    euler_recurrence_reference,
+    euler_recurrence_reference_models,
+)
+from curse_of_memory.kernels.scan import scan_euler_recurrence, scan_is_stable
 
-BACKENDS = ("auto", "reference")
+BACKENDS = ("auto", "reference", "numba", "scan", "triton")
+_FUSED_DTYPES = (torch.float32, torch.float64)
+
+
+def _numba_installed() -> bool:
+    return importlib.util.find_spec("numba") is not None
+
+
+def _triton_installed() -> bool:
+    return importlib.util.find_spec("triton") is not None
+
+
+def available_backends() -> tuple[str, ...]:
+    """Backends usable in this environment (``"triton"`` also needs a CUDA device)."""
+    names = ["auto", "reference", "scan"]
+    if _numba_installed():
+        names.append("numba")
+    if _triton_installed() and torch.cuda.is_available():
+        names.append("triton")
+    return tuple(names)
+
+
+def _is_vmapped(*tensors: torch.Tensor) -> bool:
+    """True inside ``torch.vmap`` (e.g. a batch of perturbed models): no data-dependent checks."""
+    return any(torch._C._functorch.is_batchedtensor(t) for t in tensors)
+
+
+def _check_inputs(drive: object, recurrent: object, model_axis: bool) -> bool:
+    """Validate shapes/dtypes/devices; return True for a diagonal W."""
+    lead = "(K, batch, T, m)" if model_axis else "(batch, T, m)"
+    ndim = 4 if model_axis else 3
+    if not isinstance(drive, torch.Tensor):
+        raise TypeError(f"drive must be a torch.Tensor {lead}, got {type(drive).__name__}")
+    if not isinstance(recurrent, torch.Tensor):
+        raise TypeError(f"recurrent must be a torch.Tensor, got {type(recurrent).__name__}")
+    if drive.dim() != ndim:
+        raise ValueError(f"drive must have shape {lead}, got {tuple(drive.shape)}")
+    if not drive.is_floating_point():
+        raise TypeError(f"drive must be a floating-point tensor, got dtype {drive.dtype}")
+    m = drive.shape[-1]
+    models = (drive.shape[0],) if model_axis else ()
+    diagonal_shape, dense_shape = (*models, m), (*models, m, m)
+    if tuple(recurrent.shape) not in (diagonal_shape, dense_shape):
+        raise ValueError(
+            f"recurrent must have shape {diagonal_shape} (diagonal W) or {dense_shape} "
+            f"(dense W) to match drive {tuple(drive.shape)}, got {tuple(recurrent.shape)}"
+        )
+    if recurrent.dtype != drive.dtype or recurrent.device != drive.device:
+        raise TypeError(
+            f"recurrent ({recurrent.dtype}, {recurrent.device}) must have the dtype and "
+            f"device of drive ({drive.dtype}, {drive.device})"
+        )
+    if _is_vmapped(drive, recurrent):
+        return tuple(recurrent.shape) == diagonal_shape
+    if not bool(torch.isfinite(recurrent).all()):
+        raise ValueError("recurrent contains NaN or infinite values")
+    if not bool(torch.isfinite(drive).all()):
+        raise ValueError("drive contains NaN or infinite values")
+    return tuple(recurrent.shape) == diagonal_shape
+
+
+def _resolve_backend(
+    backend: str, drive: torch.Tensor, recurrent: torch.Tensor, dt: float, activation: str
+) -> str:
+    """Turn ``"auto"`` into a concrete backend; check that a forced one can run."""
+    diagonal = recurrent.dim() == drive.dim() - 2
+    linear_diagonal = activation == "linear" and diagonal
+    fused_dtype = drive.dtype in _FUSED_DTYPES
+    if backend == "auto":
+        if _is_vmapped(drive, recurrent):  # the fused kernels have no vmap rule
+            return "reference"
+        if drive.device.type == "cpu" and fused_dtype and _numba_installed():
+            return "numba"
+        if linear_diagonal and scan_is_stable(recurrent, dt):
+            return "scan"
+        if drive.is_cuda and fused_dtype and _triton_installed():
+            return "triton"
+        return "reference"
+    if backend == "numba":
+        if not _numba_installed():
+            raise RuntimeError("backend 'numba' is unavailable: the numba package is missing")
+        if drive.device.type != "cpu" or not fused_dtype:
+            raise ValueError(
+                "backend 'numba' needs float32/float64 CPU tensors, got "
+                f"{drive.dtype} on {drive.device}"
+            )
+    if backend == "triton":
+        if not _triton_installed() or not torch.cuda.is_available():
+            raise RuntimeError(
+                "backend 'triton' is unavailable: it needs the triton package and a CUDA device"
+            )
+        if not drive.is_cuda or not fused_dtype:
+            raise ValueError(
+                f"backend 'triton' needs float32/float64 CUDA tensors, got {drive.dtype} "
+                f"on {drive.device}"
+            )
+    if backend == "scan" and not linear_diagonal:
+        raise ValueError(
+            "backend 'scan' needs activation='linear' and a diagonal recurrent (m,) / (K, m); "
+            f"got activation={activation!r} and recurrent of shape {tuple(recurrent.shape)}"
+        )
+    return backend
+
+
+def _engine(name: str) -> ModuleType:
+    """Import a fused engine lazily (numba / triton are slow to import)."""
+    if name == "numba":
+        from curse_of_memory.kernels import _numba_cpu
+
+        return _numba_cpu
+    from curse_of_memory.kernels import _triton_gpu
+
+    return _triton_gpu
+
+
+def _run_models(
+    backend: str, drive: torch.Tensor, recurrent: torch.Tensor, dt: float, activation: str
+) -> torch.Tensor:
+    """Run a resolved backend on ``(K, B, T, m)`` inputs."""
+    if backend == "reference":
+        return euler_recurrence_reference_models(drive, recurrent, dt, activation)
+    if backend == "scan":
+        return scan_euler_recurrence(drive, recurrent, dt)
+    from curse_of_memory.kernels._fused import fused_euler_recurrence
+
+    return fused_euler_recurrence(drive, recurrent, dt, activation, _engine(backend))
 
 
 def euler_recurrence(
@@ -31,14 +175,52 @@ def euler_recurrence(
     recurrent: ``(m,)`` diagonal of W, or ``(m, m)`` dense W.
     dt: Euler step (> 0).
     activation: one of ``ACTIVATIONS``.
-    backend: one of ``BACKENDS``.
+    backend: one of ``BACKENDS`` (see the module docstring).
 
     Returns ``(batch, T, m)``: h_1..h_T, differentiable w.r.t. ``drive`` and ``recurrent``.
     """
     check_choice("backend", backend, BACKENDS)
     check_choice("activation", activation, ACTIVATIONS)
     dt = check_positive_float("dt", dt)
-    return euler_recurrence_reference(drive, recurrent, dt, activation)
+    _check_inputs(drive, recurrent, model_axis=False)
+    resolved = _resolve_backend(backend, drive, recurrent, dt, activation)
+    if resolved == "reference":
+        return euler_recurrence_reference(drive, recurrent, dt, activation)
+    return _run_models(resolved, drive[None], recurrent[None], dt, activation)[0]
 
 
-__all__ = ["ACTIVATIONS", "BACKENDS", "activation_fn", "euler_recurrence"]
+def euler_recurrence_batched_models(
+    drive: torch.Tensor,
+    recurrent: torch.Tensor,
+    dt: float,
+    activation: str = "tanh",
+    backend: str = "auto",
+) -> torch.Tensor:
+    """Run K Euler recurrences with distinct recurrent weights in one call.
+
+    Used for stacks of perturbed models (perturbation curves) or ensembles.
+
+    Parameters
+    ----------
+    drive: ``(K, batch, T, m)``; model k sees ``drive[k]``.
+    recurrent: ``(K, m)`` diagonals of W_k, or ``(K, m, m)`` dense W_k.
+    dt, activation, backend: as in :func:`euler_recurrence`.
+
+    Returns ``(K, batch, T, m)``: h_1..h_T of every model, differentiable.
+    """
+    check_choice("backend", backend, BACKENDS)
+    check_choice("activation", activation, ACTIVATIONS)
+    dt = check_positive_float("dt", dt)
+    _check_inputs(drive, recurrent, model_axis=True)
+    resolved = _resolve_backend(backend, drive, recurrent, dt, activation)
+    return _run_models(resolved, drive, recurrent, dt, activation)
+
+
+__all__ = [
+    "ACTIVATIONS",
+    "BACKENDS",
+    "activation_fn",
+    "available_backends",
+    "euler_recurrence",
+    "euler_recurrence_batched_models",
+]

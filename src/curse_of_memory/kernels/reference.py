@@ -53,3 +53,37 @@ def euler_recurrence_reference(
         h = h + dt * sigma(pre)
         states.append(h)
     return torch.stack(states, dim=1)
+
+
+def euler_recurrence_reference_models(
+    drive: torch.Tensor,
+    recurrent: torch.Tensor,
+    dt: float,
+    activation: str = "tanh",
+) -> torch.Tensor:
+    """The same torch loop for K models at once (a leading model axis).
+
+    Parameters
+    ----------
+    drive:
+        ``(K, batch, T, m)``; model k is driven by ``drive[k]``.
+    recurrent:
+        ``(K, m)`` diagonals of W_k, or ``(K, m, m)`` dense W_k.
+    dt, activation:
+        As in :func:`euler_recurrence_reference`.
+
+    Returns
+    -------
+    ``(K, batch, T, m)`` hidden states h_1..h_T of every model. Differentiable by autograd.
+    """
+    sigma = activation_fn(activation)
+    n_models, batch, length, m = drive.shape
+    h = drive.new_zeros(n_models, batch, m)
+    diagonal = recurrent.dim() == 2
+    states = []
+    for k in range(length):
+        # SPEC eq 3 (Euler): W_k h for every model k, batched
+        coupled = h * recurrent[:, None, :] if diagonal else h @ recurrent.transpose(1, 2)
+        h = h + dt * sigma(coupled + drive[:, :, k])
+        states.append(h)
+    return torch.stack(states, dim=2)

@@ -19,6 +19,7 @@ from curse_of_memory._validation import (
     check_positive_int,
     check_sequence_tensor,
 )
+from curse_of_memory.targets.named import build_named_memory
 
 RhoFn = Callable[[np.ndarray], np.ndarray]
 
@@ -40,10 +41,39 @@ class LinearFunctional:
 
     def __init__(self, rho: RhoFn, input_dim: int = 1, name: str | None = None) -> None:
         if not callable(rho):
-            raise TypeError(f"rho must be callable (times -> kernel values), got {type(rho).__name__}")
+            raise TypeError(
+                f"rho must be callable (times -> kernel values), got {type(rho).__name__}"
+            )
         self._rho_fn = rho
         self.input_dim = check_positive_int("input_dim", input_dim)
         self.name = name or getattr(rho, "__name__", "rho")
+
+    @classmethod
+    def named(cls, name: str, input_dim: int = 1, **params: float) -> LinearFunctional:
+        """A functional with a named kernel from :data:`NAMED_MEMORIES` (SPEC 7.1-7.3).
+
+        ============  =================================  =======================
+        name          rho(t)                             parameters (defaults)
+        ============  =================================  =======================
+        ``exp``       ``e^{-rate t}``                    rate=1
+        ``pol``       ``1/(1 + scale t)^power``          power=1.1, scale=1
+        ``shift``     ``1 if start < t < stop else 0``   start=9, stop=11
+        ``twoparts``  ``e^{-t} + e^{-(t - center)^2}``   center=9
+        ``airy``      ``Ai(t - shift)``                  shift=6
+        ``sin``       ``sin(frequency t)``               frequency=1
+        ============  =================================  =======================
+
+        The paper's exponential memory ``0.9^t`` (SPEC eq 120) is ``rate=-ln 0.9``;
+        its polynomial memories are ``pol`` with power 1.1 (SPEC eq 120) or 1.5
+        (SPEC 7.2); the official code's ``pol`` is ``power=1.1, scale=0.1``.
+        The same scalar kernel is applied to every one of the ``input_dim`` channels.
+
+        Raises ``ValueError`` for an unknown name or parameter (listing the valid
+        ones) and for invalid parameter values.
+        """
+        input_dim = check_positive_int("input_dim", input_dim)
+        rho, label = build_named_memory(name, **params)
+        return cls(rho, input_dim=input_dim, name=label)
 
     def __repr__(self) -> str:
         return f"LinearFunctional(name={self.name!r}, input_dim={self.input_dim})"

@@ -1,0 +1,290 @@
+"""Speed of the recurrence backends (issue 5): ``python benchmarks/run.py [--quick]``.
+
+Cases, all timed in the same run so ratios are comparable:
+
+* ``train``: one training step (forward + MSE backward + Adam) of a tanh
+  ContinuousRNN (diagonal and symmetric W; m = 16, 64; T = 100; batch 128; float32)
+  with each backend, against ``torch.nn.RNN`` + linear readout of the same width
+  and against a naive official-style loop (Python loop over time, float64).
+* ``linear``: forward + backward of the linear diagonal recurrence alone at
+  T = 10,000 (reference torch loop vs scan vs numba).
+
+CPU always; the same cases on CUDA when a GPU is present (cuDNN RNN, triton, scan).
+Times are the median over repeats after warm-up. Results go to a JSON file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from curse_of_memory.kernels import available_backends, euler_recurrence
+from curse_of_memory.models import ContinuousRNN
+
+# ---- models --------------------------------------------------------------------------
+
+
+class _TorchRNN(nn.Module):
+    """torch.nn.RNN (tanh, Elman) of width m with a linear readout."""
+
+    def __init__(self, hidden_size: int) -> None:
+        super().__init__()
+        self.rnn = nn.RNN(1, hidden_size, batch_first=True)
+        self.readout = nn.Linear(hidden_size, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.readout(self.rnn(x)[0])
+
+
+class _OfficialStyleRNN(nn.Module):
+    """Naive float64 loop in the style of the official code (SPEC 5, discrete forms).
+
+    ``h_{k+1} = h_k + dt tanh(x~_k - W h_k)`` with ``W = diag(relu(w))`` (diagonal) or
+    ``Q^T diag(relu(w)) Q`` (symmetric), one Python iteration per time step.
+    """
+
+    def __init__(self, hidden_size: int, structure: str, dt: float) -> None:
+        super().__init__()
+        self.encoder = nn.Linear(1, hidden_size).double()
+        self.decoder = nn.Linear(hidden_size, 1).double()
+        self.w = nn.Parameter(torch.rand(hidden_size, dtype=torch.float64))
+        self.basis = None
+        if structure == "symmetric":
+            q = torch.linalg.qr(torch.randn(hidden_size, hidden_size, dtype=torch.float64))[0]
+            self.basis = nn.Parameter(q)
+        self.dt = dt
+
+    def _coupling(self, h: torch.Tensor) -> torch.Tensor:
+        if self.basis is None:
+            return h * torch.relu(self.w)
+        return ((h @ self.basis.T) * torch.relu(self.w)) @ self.basis
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        drive = self.encoder(x.double())
+        h = drive.new_zeros(drive.shape[0], drive.shape[2])
+        outputs = []
+        for k in range(drive.shape[1]):
+            h = h + self.dt * torch.tanh(drive[:, k] - self._coupling(h))
+            outputs.append(self.decoder(h))
+        return torch.stack(outputs, dim=1)
+
+
+# ---- timing --------------------------------------------------------------------------
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _median_time(step: Callable[[], None], device: torch.device, warmup: int, repeats: int):
+    """Median and all wall times (s) of ``step`` after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        step()
+    _synchronize(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        _synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times
+
+
+def _training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss = torch.mean((model(x) - y) ** 2)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def _train_cases(device: torch.device, quick: bool, backends: list[str]):
+    """Yield (label, variant, make_step) for the training-step comparison."""
+    widths = (16, 64)
+    structures = ("diagonal", "symmetric")
+    batch, length, dt = 128, 100, 0.1
+    for structure in structures:
+        for m in widths:
+            group = f"train {structure} m={m} T={length} B={batch}"
+            generator = torch.Generator().manual_seed(m)
+            x = torch.randn(batch, length, 1, generator=generator).to(device)
+            y = torch.randn(batch, length, 1, generator=generator).to(device)
+
+            yield (
+                group,
+                "torch.nn.RNN",
+                lambda m=m, x=x, y=y: _training_step(_TorchRNN(m).to(device), x, y),
+            )
+            for backend in backends:
+                yield (
+                    group,
+                    f"ContinuousRNN[{backend}]",
+                    (
+                        lambda m=m, x=x, y=y, backend=backend, structure=structure: _training_step(
+                            ContinuousRNN(
+                                m, activation="tanh", structure=structure, dt=dt, backend=backend
+                            ).to(device),
+                            x,
+                            y,
+                        )
+                    ),
+                )
+            if not (quick and m > 16):
+                yield (
+                    group,
+                    "official-style loop (float64)",
+                    (
+                        lambda m=m, x=x, y=y, structure=structure: _training_step(
+                            _OfficialStyleRNN(m, structure, dt).to(device), x.double(), y.double()
+                        )
+                    ),
+                )
+
+
+def _linear_cases(device: torch.device, quick: bool, backends: list[str]):
+    """Yield (label, variant, make_step): forward + backward of the linear recurrence."""
+    length = 10_000
+    for batch, m, dtype in ((16, 32, torch.float32), (16, 32, torch.float64)):
+        group = f"linear diag T={length} B={batch} m={m} {str(dtype).removeprefix('torch.')}"
+        generator = torch.Generator().manual_seed(0)
+        drive = torch.randn(batch, length, m, generator=generator, dtype=dtype).to(device)
+        lam = -torch.rand(m, generator=generator, dtype=dtype).to(device)
+        for backend in backends:
+
+            def make(backend=backend, drive=drive, lam=lam) -> Callable[[], None]:
+                d = drive.clone().requires_grad_(True)
+                w = lam.clone().requires_grad_(True)
+
+                def step() -> None:
+                    states = euler_recurrence(d, w, 0.1, "linear", backend)
+                    torch.autograd.grad(states.sum(), (d, w))
+
+                return step
+
+            yield group, f"euler_recurrence[{backend}]", make
+
+
+# ---- driver --------------------------------------------------------------------------
+
+
+def _run_device(device: torch.device, args, progress: bool) -> list[dict]:
+    fast = [b for b in ("numba", "triton") if b in available_backends()]
+    fast = [b for b in fast if (b == "numba") == (device.type == "cpu")]
+    train_backends = ["reference", *fast]
+    linear_backends = ["reference", "scan", *fast]
+    repeats = 5 if args.quick else args.repeats
+    cases = list(_train_cases(device, args.quick, train_backends))
+    cases += list(_linear_cases(device, args.quick, linear_backends))
+    rows = []
+    for group, variant, make in tqdm(cases, desc=str(device), disable=not progress):
+        torch.manual_seed(0)
+        step = make()
+        slow = "official" in variant or "[reference]" in variant
+        # slow baselines: fewer repeats (still >= 3) to keep the run short
+        count = max(3, repeats // 3) if slow else repeats
+        median, times = _median_time(step, device, warmup=1 if slow else 2, repeats=count)
+        rows.append(
+            {
+                "device": str(device),
+                "group": group,
+                "variant": variant,
+                "median_s": median,
+                "times_s": times,
+            }
+        )
+    _add_ratios(rows)
+    return rows
+
+
+def _add_ratios(rows: list[dict]) -> None:
+    """Speed-up of every row vs the baselines of its group (same run)."""
+    for row in rows:
+        peers = {r["variant"]: r["median_s"] for r in rows if r["group"] == row["group"]}
+        for name, key in (
+            ("torch.nn.RNN", "speedup_vs_torch_rnn"),
+            ("official-style loop (float64)", "speedup_vs_official_loop"),
+            ("euler_recurrence[reference]", "speedup_vs_reference_loop"),
+        ):
+            if name in peers:
+                row[key] = peers[name] / row["median_s"]
+
+
+def _print_table(rows: list[dict]) -> None:
+    group = None
+    for row in rows:
+        if row["group"] != group:
+            group = row["group"]
+            print(f"\n[{row['device']}] {group}")
+            print(f"  {'variant':34s} {'median ms':>10s} {'vs nn.RNN':>10s} {'vs naive':>10s}")
+        ratio_rnn = row.get("speedup_vs_torch_rnn")
+        ratio_naive = row.get("speedup_vs_official_loop", row.get("speedup_vs_reference_loop"))
+        fmt = lambda r: f"{r:9.2f}x" if r is not None else f"{'':10s}"  # noqa: E731
+        print(
+            f"  {row['variant']:34s} {1e3 * row['median_s']:10.2f} {fmt(ratio_rnn)} "
+            f"{fmt(ratio_naive)}"
+        )
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
+        json.dump(payload, f, indent=1)
+    os.replace(f.name, path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and cases")
+    parser.add_argument("--repeats", type=int, default=15, help="timed repeats per case")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads")
+    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results.json"))
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    if args.repeats < 1 or args.threads < 1:
+        parser.error("--repeats and --threads must be >= 1")
+
+    torch.set_num_threads(args.threads)
+    if "numba" in available_backends():
+        import numba
+
+        numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    devices = [torch.device("cpu")]
+    if torch.cuda.is_available():
+        devices.append(torch.device("cuda"))
+    rows = []
+    for device in devices:
+        rows += _run_device(device, args, progress=not args.no_progress)
+    _print_table(rows)
+    payload = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "python benchmarks/run.py" + (" --quick" if args.quick else ""),
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "cpu": platform.processor() or platform.machine(),
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "rows": rows,
+    }
+    _write_json(args.out, payload)
+    print(f"\nthreads={args.threads}; results written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

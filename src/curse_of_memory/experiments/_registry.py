@@ -1,0 +1,12 @@
+"""Name -> experiment module. Add a line here for each new figure or table."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from curse_of_memory.experiments import fig1, fig4
+
+EXPERIMENTS: dict[str, ModuleType] = {
+    "fig1": fig1,
+    "fig4": fig4,
+}
