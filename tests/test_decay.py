@@ -174,3 +174,14 @@ def test_to_dict_is_plain_data():
 def test_bad_arguments_raise(memory, kwargs, error, match):
     with pytest.raises(error, match=match):
         fit_decay(memory, **kwargs)
+
+
+def test_bumps_far_above_the_noise_floor_stay_in_the_window():
+    # A polynomially decaying memory with a +-30 % ripple: its envelope stalls every
+    # period, which must not be mistaken for the rounding-noise floor.
+    t = np.arange(2000.0)
+    values = (1 + 0.3 * np.sin(t / 5)) / (t + 1) ** 1.5
+    fit = fit_decay((t, values))
+    assert fit.window == (0.0, 1999.0)
+    assert fit.law == "polynomial"
+    assert fit.exponent == pytest.approx(1.5, rel=0.03)

@@ -387,3 +387,22 @@ def test_cli_train_bad_argument_exits_with_message(tmp_path, capsys):
     assert cli_main(argv) == 2
     assert "epochs" in capsys.readouterr().err
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_stability_penalty_has_a_gradient_on_continuous_rnn():
+    # relu(1 - margin) with margin = -max(lambda) = softplus(w_max) < 1 for small w:
+    # d penalty / d w_i = -sigmoid(w_i) at the slowest eigenvalue (SPEC 5 penalty).
+    from curse_of_memory.models import ContinuousRNN
+    from curse_of_memory.training import stability_penalty
+
+    torch.manual_seed(0)
+    model = ContinuousRNN(4, parametrization="softplus").double()
+    raw = model.parametrizations.eigenvalues.original
+    with torch.no_grad():
+        raw.copy_(torch.tensor([-3.0, -2.0, -4.0, -5.0], dtype=torch.float64))
+    penalty = stability_penalty(model)
+    penalty.backward()
+    expected = torch.zeros(4, dtype=torch.float64)
+    expected[3] = -torch.sigmoid(torch.tensor(-5.0, dtype=torch.float64))
+    assert float(penalty) == pytest.approx(1 - math.log1p(math.exp(-5.0)), rel=1e-12)
+    torch.testing.assert_close(raw.grad, expected, rtol=1e-12, atol=0)

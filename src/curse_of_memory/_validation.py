@@ -20,7 +20,8 @@ T = TypeVar("T")
 def check_positive_int(name: str, value: Any) -> int:
     """Return ``value`` as an ``int`` if it is an integer >= 1, else raise."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be a positive integer, got {value!r} ({type(value).__name__})")
+        kind = type(value).__name__
+        raise TypeError(f"{name} must be a positive integer, got {value!r} ({kind})")
     if value < 1:
         raise ValueError(f"{name} must be a positive integer (>= 1), got {value}")
     return int(value)

@@ -48,7 +48,8 @@ def target_outputs(target, inputs: torch.Tensor, dt: float) -> torch.Tensor:
     A :class:`LinearFunctional` is called as ``target(inputs, dt)``; any other callable as
     ``target(inputs)`` (a tuple output means its first item).
     """
-    out = target(inputs, dt) if isinstance(target, LinearFunctional) else target(inputs)
+    with torch.no_grad():
+        out = target(inputs, dt) if isinstance(target, LinearFunctional) else target(inputs)
     out = out[0] if isinstance(out, (tuple, list)) else out
     if not isinstance(out, torch.Tensor):
         raise TypeError(f"the target must return a torch.Tensor, got {type(out).__name__}")

@@ -34,7 +34,7 @@ def _is_matrix(stacked: torch.Tensor) -> bool:
     return stacked.dim() >= 3
 
 
-def _expand(radii: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+def expand_radii(radii: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """Reshape ``(n,)`` radii to broadcast against a stacked tensor ``(n, ...)``."""
     return radii.reshape(-1, *([1] * (like.dim() - 1))).to(like)
 
@@ -81,7 +81,7 @@ def draw_noise(
     for (name, shape), chunk in zip(shapes.items(), draws.split(sizes, dim=1), strict=True):
         xi = chunk.reshape(n, *shape)
         scale = radii.to(torch.float64) / tensor_norms(xi, norm)
-        noise[name] = xi * _expand(scale, xi)
+        noise[name] = xi * expand_radii(scale, xi)
     return noise
 
 
@@ -92,12 +92,12 @@ def project(stacked: torch.Tensor, radii: torch.Tensor, norm: str) -> torch.Tens
     ``min(|v|, beta)``; clip a matrix's singular values at ``beta``.
     """
     if norm == "inf":
-        bound = _expand(radii, stacked)
+        bound = expand_radii(radii, stacked)
         return torch.maximum(torch.minimum(stacked, bound), -bound)
     if not _is_matrix(stacked):
         norms = tensor_norms(stacked, norm)
         shrink = torch.where(norms > radii, radii / norms.clamp_min(1e-300), torch.ones_like(norms))
-        return stacked * _expand(shrink, stacked)
+        return stacked * expand_radii(shrink, stacked)
     u, s, vh = torch.linalg.svd(_as_matrices(stacked), full_matrices=False)
     s = torch.minimum(s, radii.to(s).unsqueeze(-1))
     return ((u * s.unsqueeze(-2)) @ vh).reshape(stacked.shape)
@@ -115,7 +115,7 @@ def ascent_direction(grad: torch.Tensor, norm: str) -> torch.Tensor:
         return torch.sign(grad)
     if not _is_matrix(grad):
         norms = tensor_norms(grad, norm)
-        return grad / _expand(norms.clamp_min(1e-300), grad)
+        return grad / expand_radii(norms.clamp_min(1e-300), grad)
     u, s, vh = torch.linalg.svd(_as_matrices(grad), full_matrices=False)
     keep = (s > 0).to(s).unsqueeze(-2)  # drop directions the gradient does not see
     return ((u * keep) @ vh).reshape(grad.shape)

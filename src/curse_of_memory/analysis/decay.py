@@ -15,7 +15,8 @@ Window. It starts at ``t_start`` (default: the time of the maximum, so an initia
 is skipped). It ends at ``t_end`` or, automatically, where the curve reaches its noise
 floor: the first value <= ``noise_floor * max`` (relative; default 1e-12, safely above
 float64 rounding) or, earlier, where the decaying envelope stops decreasing (the running
-block maxima of the curve no longer fall: flat or non-monotone noise); when such a
+block maxima of the curve no longer fall: flat or non-monotone noise) at a level below
+1e-6 of the peak (a stall above that is real behaviour and stays); when such a
 plateau is found, points within a factor ``floor_margin`` of its median level are cut
 too. If fewer than ``min_points`` points remain, or neither law reaches ``min_r2``, or
 the best law does not decay, the law is ``"undetermined"`` (no error is raised; the
@@ -264,6 +265,11 @@ def _window(
     return first, last
 
 
+# A stalled tail counts as a noise plateau only below this fraction of the peak: float64
+# rounding noise sits near 1e-16..1e-13 of it, float32 noise near 1e-7.
+_PLATEAU_CEILING = 1e-6
+
+
 def _before_plateau(values: np.ndarray, first: int, last: int, floor_margin: float) -> int:
     """Cut the window where the decaying envelope stops decreasing (a noise plateau).
 
@@ -284,6 +290,10 @@ def _before_plateau(values: np.ndarray, first: int, last: int, floor_margin: flo
     plateau_block = int(rising[0])  # block where the decay has stalled
     end = first + plateau_block * width - 1  # end of the last block still decaying
     level = float(np.median(values[first + plateau_block * width : last + 1]))
+    if level > _PLATEAU_CEILING * float(block_max.max()):
+        # A stall far above rounding level is real behaviour (a bump, an oscillation,
+        # non-decaying memory), not a noise floor: keep it in the window.
+        return last
     above = np.flatnonzero(values[first : end + 1] <= floor_margin * level)
     if above.size:
         end = first + int(above[0]) - 1

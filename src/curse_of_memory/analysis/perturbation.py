@@ -33,6 +33,8 @@ is estimated from below by evaluating perturbed copies of the model:
   model axis and evaluated with ``torch.vmap(functional_call)`` (``chunk_size`` models
   at a time). ``nn.RNN``/``GRU``/``LSTM`` submodules run a plain-torch forward under
   vmap; a model vmap cannot handle is evaluated in a loop, with a ``RuntimeWarning``.
+  ``vectorize=False`` asks for that loop directly (same numbers; on CPU with large data
+  batches it can be the faster path, since each model's forward is already batched).
 """
 
 from __future__ import annotations
@@ -62,7 +64,13 @@ from curse_of_memory.analysis._perturb_losses import (
     sign_vectors,
     target_outputs,
 )
-from curse_of_memory.analysis._perturb_noise import NORMS, ascent_direction, draw_noise, project
+from curse_of_memory.analysis._perturb_noise import (
+    NORMS,
+    ascent_direction,
+    draw_noise,
+    expand_radii,
+    project,
+)
 from curse_of_memory.analysis.curves import PerturbationCurve
 
 MODES = ("random", "adversarial")
@@ -196,11 +204,6 @@ def _nan_to_inf(values: torch.Tensor) -> torch.Tensor:
     return torch.where(torch.isnan(values), torch.full_like(values, math.inf), values)
 
 
-def _expand_radii(radii: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """``(n,)`` -> broadcastable against a stacked ``(n, ...)`` tensor."""
-    return radii.reshape(-1, *[1] * (like.dim() - 1)).to(like)
-
-
 def _adversarial_losses(
     evaluator: ModelBatchEvaluator,
     theta: dict[str, torch.Tensor],
@@ -217,7 +220,7 @@ def _adversarial_losses(
         # Step 2 beta / (iteration + 1): first a jump across the whole ball, then refinement.
         step = 2.0 * radii / (iteration + 1)
         delta = {
-            k: project(d + _expand_radii(step, d) * ascent_direction(grads[k], norm), radii, norm)
+            k: project(d + expand_radii(step, d) * ascent_direction(grads[k], norm), radii, norm)
             for k, d in delta.items()
         }
     final = evaluator.losses({k: theta[k] + delta[k] for k in theta})
@@ -330,7 +333,7 @@ def perturbation_error(
         reference = target_outputs(reference, model_inputs, sobolev["dt"])
         sobolev["value_norms"] = sobolev["value_norms"].to(device=device, dtype=dtype)
     elif isinstance(reference, torch.Tensor):
-        reference = reference.to(device=device, dtype=dtype)
+        reference = reference.detach().to(device=device, dtype=dtype)
     output_loss = make_output_loss(loss, reference, **sobolev)
 
     # Unperturbed model: shape check, then the exact beta = 0 error.
@@ -342,7 +345,7 @@ def perturbation_error(
                 f"model output shape {tuple(out.shape)} does not match the reference "
                 f"{'targets' if loss == 'mse' else 'target outputs'} {tuple(reference.shape)}"
             )
-        unperturbed = float(output_loss(out))
+        unperturbed = float(_nan_to_inf(output_loss(out)))
 
     positive = np.flatnonzero(beta_values > 0)
     sample_errors = np.full((beta_values.size, samples), unperturbed)

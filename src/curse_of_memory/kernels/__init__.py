@@ -59,6 +59,14 @@ def _is_vmapped(*tensors: torch.Tensor) -> bool:
     return any(torch._C._functorch.is_batchedtensor(t) for t in tensors)
 
 
+def _all_finite(tensor: torch.Tensor) -> bool:
+    """True if no entry is NaN/inf. A finite sum proves it with one cheap reduction."""
+    with torch.no_grad():
+        if bool(torch.isfinite(tensor.sum())):
+            return True
+        return bool(torch.isfinite(tensor).all())  # the sum may merely overflow
+
+
 def _check_inputs(drive: object, recurrent: object, model_axis: bool) -> bool:
     """Validate shapes/dtypes/devices; return True for a diagonal W."""
     lead = "(K, batch, T, m)" if model_axis else "(batch, T, m)"
@@ -86,10 +94,9 @@ def _check_inputs(drive: object, recurrent: object, model_axis: bool) -> bool:
         )
     if _is_vmapped(drive, recurrent):
         return tuple(recurrent.shape) == diagonal_shape
-    if not bool(torch.isfinite(recurrent).all()):
-        raise ValueError("recurrent contains NaN or infinite values")
-    if not bool(torch.isfinite(drive).all()):
-        raise ValueError("drive contains NaN or infinite values")
+    for name, tensor in (("recurrent", recurrent), ("drive", drive)):
+        if not _all_finite(tensor):
+            raise ValueError(f"{name} contains NaN or infinite values")
     return tuple(recurrent.shape) == diagonal_shape
 
 

@@ -209,14 +209,25 @@ class ContinuousRNN(nn.Module):
     def recurrent_eigenvalues(self) -> torch.Tensor:
         """Eigenvalues of W, ``(m,)`` complex, detached."""
         with torch.no_grad():
-            if self.structure == "dense":
-                return torch.linalg.eigvals(self.recurrent_weight)
-            # Q is orthogonal by construction, so eig(Q diag(lambda) Q^T) = lambda.
-            return self.eigenvalues.to(torch.promote_types(self.eigenvalues.dtype, torch.complex64))
+            return self._eigenvalues_of_w()
+
+    def _eigenvalues_of_w(self) -> torch.Tensor:
+        """Eigenvalues of W, ``(m,)`` complex, differentiable w.r.t. the raw weights."""
+        if self.structure == "dense":
+            return torch.linalg.eigvals(self.recurrent_weight)
+        # Q is orthogonal by construction, so eig(Q diag(lambda) Q^T) = lambda.
+        return self.eigenvalues.to(torch.promote_types(self.eigenvalues.dtype, torch.complex64))
 
     def stability_margin(self) -> float:
         """``-max Re eig(W)``: positive when the continuous-time model is stable."""
-        return float(-self.recurrent_eigenvalues().real.max())
+        return float(self.differentiable_stability_margin().detach())
+
+    def differentiable_stability_margin(self) -> torch.Tensor:
+        """``-max Re eig(W)`` as a 0-d tensor with gradient w.r.t. the raw weights.
+
+        Used by the official code's training penalty ``0.01 relu(1 - margin)`` (SPEC 5).
+        """
+        return -self._eigenvalues_of_w().real.max()
 
     def euler_spectral_radius(self) -> float:
         """``max |1 + dt * eig(W)|``: the Euler map of the linearised model is stable iff < 1.

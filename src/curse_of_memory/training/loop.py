@@ -42,7 +42,7 @@ from curse_of_memory.training.config import (
     TrainConfig,
     resolve_config,
 )
-from curse_of_memory.training.losses import LOSSES
+from curse_of_memory.training.losses import LOSSES, stability_margin_of
 from curse_of_memory.training.losses import stability_penalty as _stability_penalty
 
 Pair = tuple[torch.Tensor, torch.Tensor]
@@ -388,7 +388,7 @@ def _check_model(model: Any, config: TrainConfig) -> None:
                 f"stability_margin() method ({type(model).__name__} has none); pass "
                 "stability_penalty=0"
             )
-        margin = model.stability_margin()
+        margin = stability_margin_of(model)
         if not (isinstance(margin, torch.Tensor) and margin.requires_grad):
             warnings.warn(
                 f"{type(model).__name__}.stability_margin() is not differentiable (it returns "

@@ -71,10 +71,16 @@ def stability_penalty(model: torch.nn.Module) -> torch.Tensor:
     Zero once the smallest decay rate of the recurrent weights is at least 1; it
     pushes raw weights away from the unstable region during training.
     """
-    margin = model.stability_margin()
+    margin = stability_margin_of(model)
     if not isinstance(margin, torch.Tensor):
         margin = torch.as_tensor(float(margin))
     return torch.relu(1.0 - margin)
+
+
+def stability_margin_of(model: torch.nn.Module):
+    """The model's stability margin, differentiable when the model offers it."""
+    differentiable = getattr(model, "differentiable_stability_margin", None)
+    return differentiable() if callable(differentiable) else model.stability_margin()
 
 
 LOSSES: dict[str, LossFn] = {"mse": mse_loss, "time_weighted_mse": time_weighted_mse}
