@@ -273,3 +273,24 @@ def test_probe_batches_do_not_change_the_result():
     chunked = memory_function(gru, 25, 1.0, max_batch=7, progress=False)
     np.testing.assert_array_equal(whole.values, chunked.values)
     np.testing.assert_array_equal(whole.maximizer_scale, chunked.maximizer_scale)
+
+
+def test_linear_continuous_rnn_memory_is_its_discrete_exponential_sum():
+    # Linear diagonal ContinuousRNN with an input bias: after subtracting the zero-input
+    # response, Heaviside increments are (y_k - y_{k-1}) / dt = c^T (I + dt W)^k U x, so
+    # M_k = |c^T (I + dt W)^k U| (d = 1). Also checks that the linear response goes
+    # through forward-mode AD even when a fused kernel is installed.
+    from curse_of_memory.models import ContinuousRNN
+
+    torch.manual_seed(3)
+    dt = 0.5
+    model = ContinuousRNN(6, activation="linear", parametrization="softplus", dt=dt).double()
+    with torch.no_grad():
+        lam = model.eigenvalues.numpy().copy()
+        u = model.input_kernel.weight[:, 0].numpy().copy()
+        c = model.readout.weight[0].numpy().copy()
+    k = np.arange(80)
+    expected = np.abs(((1 + dt * lam)[None, :] ** k[:, None]) @ (u * c))
+    memory = memory_function(model, 80, dt)
+    np.testing.assert_allclose(memory.values, expected, rtol=1e-9, atol=1e-14)
+    assert memory.meta["linear_response_method"] == "forward-ad"

@@ -10,6 +10,7 @@ from tqdm.auto import tqdm
 from curse_of_memory.analysis.curves import PerturbationCurve
 from curse_of_memory.analysis.linear_theory import (
     LINEAR_TARGETS,
+    PAPER_BETAS,
     PAPER_GRID,
     ExponentialSum,
     model_error,
@@ -24,6 +25,14 @@ PLOT_CEILING = 1e30
 
 # Labels used in plots and summaries.
 TARGET_LABELS = {"exp": "rho(t) = 0.9^t", "pol": "rho(t) = 1/(t+1)^1.1"}
+
+# The quick presets of the linear-theory figures (CPU, well under a second): four
+# widths, every other beta of the paper's list (SPEC 7.1), five samples.
+QUICK_SWEEP = {
+    "widths": (2, 4, 8, 14),
+    "betas": tuple(float(b) for b in PAPER_BETAS[::2]),
+    "samples": 5,
+}
 
 
 def target_scale(target: str, error: str) -> float:

@@ -27,6 +27,7 @@ from curse_of_memory.analysis.linear_theory import (
 from curse_of_memory.experiments._claims import Claim
 from curse_of_memory.experiments._io import StepStore
 from curse_of_memory.experiments._linear import (
+    QUICK_SWEEP,
     TARGET_LABELS,
     check_widths,
     plot_panels,
@@ -71,10 +72,7 @@ class Config:
 
 
 PRESETS: dict[str, Config] = {
-    # CPU, well under a second: 4 widths, every other beta, 5 samples.
-    "quick": Config(
-        widths=(2, 4, 8, 14), betas=tuple(float(b) for b in PAPER_BETAS[::2]), samples=5
-    ),
+    "quick": Config(**QUICK_SWEEP),
     "paper": Config(),
 }
 

@@ -35,6 +35,7 @@ from curse_of_memory.analysis.linear_theory import (
 from curse_of_memory.experiments._claims import Claim
 from curse_of_memory.experiments._io import StepStore
 from curse_of_memory.experiments._linear import (
+    QUICK_SWEEP,
     check_widths,
     plot_panels,
     sweep_panel,
@@ -90,9 +91,7 @@ class Config:
 
 
 PRESETS: dict[str, Config] = {
-    "quick": Config(
-        widths=(2, 4, 8, 14), betas=tuple(float(b) for b in PAPER_BETAS[::2]), samples=5
-    ),
+    "quick": Config(**QUICK_SWEEP),
     "paper": Config(),
 }
 
@@ -170,8 +169,14 @@ def claims(results: dict) -> list[Claim]:
 
 
 def summary(results: dict) -> list[str]:
-    """One plain-language line per parametrization."""
-    return [
-        f"1/(t+1)^1.1 with {name} eigenvalues: {panel['verdict']['verdict']}"
-        for name, panel in results["panels"].items()
-    ]
+    """One plain-language line per parametrization, with its worst perturbed error."""
+    lines = []
+    for name, panel in results["panels"].items():
+        worst = float(np.max(panel["verdict"]["limit_errors"]))
+        beta_max = float(panel["curves"][0]["betas"][-1])
+        role = " (control)" if name == "direct" else ""
+        lines.append(
+            f"1/(t+1)^1.1 with {name} eigenvalues{role}: {panel['verdict']['verdict']}; "
+            f"worst error up to beta = {beta_max:.3g}: {worst:.3g}"
+        )
+    return lines

@@ -23,6 +23,7 @@ import importlib.util
 from types import ModuleType
 
 import torch
+import torch.autograd.forward_ad as fwAD
 
 from curse_of_memory._validation import check_choice, check_positive_float
 from curse_of_memory.kernels.activations import ACTIVATIONS, activation_fn
@@ -54,9 +55,16 @@ def available_backends() -> tuple[str, ...]:
     return tuple(names)
 
 
-def _is_vmapped(*tensors: torch.Tensor) -> bool:
-    """True inside ``torch.vmap`` (e.g. a batch of perturbed models): no data-dependent checks."""
-    return any(torch._C._functorch.is_batchedtensor(t) for t in tensors)
+def _is_transformed(*tensors: torch.Tensor) -> bool:
+    """True for tensors under a functorch transform (``vmap``, ``jvp``, ``grad``: e.g. a
+    batch of perturbed models) or carrying a forward-mode tangent (``forward_ad``, used by
+    the memory function's linear response). Data-dependent checks cannot run on them and
+    the fused kernels have no rules for them, so they go to the reference loop."""
+    return any(
+        torch._C._functorch.is_functorch_wrapped_tensor(t)
+        or fwAD.unpack_dual(t).tangent is not None
+        for t in tensors
+    )
 
 
 def _all_finite(tensor: torch.Tensor) -> bool:
@@ -92,7 +100,7 @@ def _check_inputs(drive: object, recurrent: object, model_axis: bool) -> bool:
             f"recurrent ({recurrent.dtype}, {recurrent.device}) must have the dtype and "
             f"device of drive ({drive.dtype}, {drive.device})"
         )
-    if _is_vmapped(drive, recurrent):
+    if _is_transformed(drive, recurrent):
         return tuple(recurrent.shape) == diagonal_shape
     for name, tensor in (("recurrent", recurrent), ("drive", drive)):
         if not _all_finite(tensor):
@@ -108,7 +116,7 @@ def _resolve_backend(
     linear_diagonal = activation == "linear" and diagonal
     fused_dtype = drive.dtype in _FUSED_DTYPES
     if backend == "auto":
-        if _is_vmapped(drive, recurrent):  # the fused kernels have no vmap rule
+        if _is_transformed(drive, recurrent):  # the fused kernels have no vmap/jvp rule
             return "reference"
         if drive.device.type == "cpu" and fused_dtype and _numba_installed():
             return "numba"

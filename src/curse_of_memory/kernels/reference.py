@@ -48,8 +48,10 @@ def euler_recurrence_reference(
     h = drive.new_zeros(batch, m) if h0 is None else h0
     diagonal = recurrent.dim() == 1
     states = []
-    for k in range(length):
-        pre = (h * recurrent if diagonal else h @ recurrent.T) + drive[:, k]
+    # unbind, not drive[:, k]: indexing inside the loop makes autograd allocate a
+    # full-size gradient per step (an O(T^2) backward); unbind's backward is one stack.
+    for drive_k in drive.unbind(1):
+        pre = (h * recurrent if diagonal else h @ recurrent.T) + drive_k
         h = h + dt * sigma(pre)
         states.append(h)
     return torch.stack(states, dim=1)
@@ -81,9 +83,9 @@ def euler_recurrence_reference_models(
     h = drive.new_zeros(n_models, batch, m)
     diagonal = recurrent.dim() == 2
     states = []
-    for k in range(length):
+    for drive_k in drive.unbind(2):  # unbind: see euler_recurrence_reference
         # SPEC eq 3 (Euler): W_k h for every model k, batched
         coupled = h * recurrent[:, None, :] if diagonal else h @ recurrent.transpose(1, 2)
-        h = h + dt * sigma(coupled + drive[:, :, k])
+        h = h + dt * sigma(coupled + drive_k)
         states.append(h)
     return torch.stack(states, dim=2)
