@@ -89,3 +89,49 @@ def test_demo_memory_part_runs_and_gives_verdicts(tmp_path, capsys):
     assert "rho=0.9^t: short (exponentially decaying) memory" in verdicts
     assert "rho=1/(t+1)^1.5: LONG (polynomial" in verdicts
     assert "random tanh RNN (m=16): short" in verdicts
+
+
+def test_train_then_memory_of_the_saved_model(tmp_path, capsys):
+    # The round trip: `train` saves a model that `memory --model` reads. A
+    # linear diagonal model has the closed-form memory |c^T (I + dt W)^k U| (d = 1).
+    import torch
+
+    from curse_of_memory.training import load_model
+
+    model_path, values = tmp_path / "m.pt", tmp_path / "m.json"
+    code = main(
+        [
+            "train",
+            "--target", "pol",
+            "--hidden", "4",
+            "--activation", "linear",
+            "--parametrization", "softplus",
+            "--epochs", "1",
+            "--samples", "64",
+            "--length", "20",
+            "--dt", "0.5",
+            "--out", str(model_path),
+            "--quiet",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    code = main(
+        [
+            "memory",
+            "--model", str(model_path),
+            "--length", "50",
+            "--figure", str(tmp_path / "m.png"),
+            "--json", str(values),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    model = load_model(model_path)
+    with torch.no_grad():
+        lam = model.eigenvalues.double().numpy()
+        u = model.input_kernel.weight[:, 0].double().numpy()
+        c = model.readout.weight[0].double().numpy()
+    k = np.arange(50)[:, None]
+    expected = np.abs(((1 + model.dt * lam)[None, :] ** k) @ (u * c))
+    data = json.loads(values.read_text())
+    assert model.dt == 0.5 and data["dt"] == 0.5  # the model's own step is the default
+    np.testing.assert_allclose(data["memory"], expected, rtol=1e-8)

@@ -30,7 +30,12 @@ def register(subparsers) -> None:
         help="also accept a whole pickled nn.Module (runs arbitrary code: trusted files only)",
     )
     parser.add_argument("--length", type=int, default=300, help="number of time steps (300)")
-    parser.add_argument("--dt", type=float, default=0.1, help="time step (0.1)")
+    parser.add_argument(
+        "--dt",
+        type=float,
+        default=None,
+        help="time step (default: the model's own dt with --model, else 0.1)",
+    )
     parser.add_argument(
         "--kind", default="heaviside", help="test input: heaviside, impulse or reversed"
     )
@@ -61,8 +66,12 @@ def run(args: argparse.Namespace) -> int:
     from curse_of_memory.plotting import plot_memory_functions, save_figure
 
     subject, label = _load_subject(args)
+    model_dt = getattr(subject, "dt", None) if args.model else None
+    dt = args.dt if args.dt is not None else (model_dt or 0.1)
+    if model_dt is not None and args.dt is not None and args.dt != model_dt:
+        print(f"note: the model steps with dt = {model_dt}; memory is measured with dt = {dt}")
     memory = memory_function(
-        subject, args.length, args.dt, kind=args.kind, normalization=args.normalization
+        subject, args.length, dt, kind=args.kind, normalization=args.normalization
     )
     fit = fit_decay(memory)
     print(f"{label}: {fit.summary()}")
@@ -72,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         payload = {
             "subject": label,
             "kind": args.kind,
-            "dt": args.dt,
+            "dt": dt,
             "t": memory.t.tolist(),
             "memory": memory.values.tolist(),
             "fit": fit.to_dict(),
