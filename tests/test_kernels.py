@@ -104,6 +104,50 @@ def test_numba_batched_models_match_separate_reference_runs(diagonal, dtype):
     )
 
 
+@pytest.mark.parametrize("batch", [1, 16, 37])
+@pytest.mark.parametrize("diagonal", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_numba_block_edges_match_reference(batch, diagonal, dtype):
+    """B = 1, one exact block and a ragged last block (37 = 2 * 16 + 5) of the dense
+    kernels, which process sequences in blocks of ``_BLOCK``; two models."""
+    pytest.importorskip("numba")
+    from curse_of_memory.kernels._numba_cpu import _BLOCK
+
+    assert _BLOCK == 16  # the batch sizes above are chosen around this block size
+    rng = np.random.default_rng(batch)
+    m, length, dt = 5, 7, 0.3
+    drive = torch.from_numpy(rng.normal(size=(2, batch, length, m))).to(dtype)
+    if diagonal:
+        recurrent = torch.from_numpy(-rng.uniform(0.0, 2.0, size=(2, m))).to(dtype)
+    else:
+        recurrent = torch.from_numpy(rng.normal(size=(2, m, m)) / np.sqrt(m)).to(dtype)
+    _assert_matches_reference(
+        lambda d, w: euler_recurrence_batched_models(d, w, dt, "tanh", backend="numba"),
+        drive,
+        recurrent,
+        dt,
+        "tanh",
+        euler_recurrence_reference_models,
+    )
+
+
+def test_numba_weight_gradient_only_and_single_step():
+    """Gradient w.r.t. W alone (drive not requiring grad) and T = 1 (h_0 = 0: dL/dW = 0)."""
+    pytest.importorskip("numba")
+    drive, recurrent, dt = _random_case(13, False, torch.float64)
+    weight = recurrent.clone().requires_grad_(True)
+    (fast,) = torch.autograd.grad(
+        euler_recurrence(drive, weight, dt, backend="numba").sum(), weight
+    )
+    (expected,) = torch.autograd.grad(euler_recurrence_reference(drive, weight, dt).sum(), weight)
+    assert _relative_error(fast, expected) <= 1e-10
+    one_step = drive[:, :1]
+    (grad,) = torch.autograd.grad(
+        euler_recurrence(one_step, weight, dt, backend="numba").sum(), weight
+    )
+    assert torch.equal(grad, torch.zeros_like(grad))
+
+
 def test_numba_without_grad_matches_reference():
     pytest.importorskip("numba")
     drive, recurrent, dt = _random_case(4, False, torch.float64)

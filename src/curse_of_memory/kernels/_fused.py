@@ -5,12 +5,18 @@ An *engine* module provides two functions:
 ``run_forward(drive, recurrent, dt, activation, need_grad) -> (states, derivative)``
     states h_1..h_T ``(K, B, T, m)`` of the Euler recurrence (SPEC eq 3) and
     sigma'(W h_k + drive_k) (same shape; only needed when ``need_grad``);
-``run_backward(grad_states, derivative, recurrent, dt) -> grad_pre``
-    the BPTT adjoint: ``grad_pre_k = dt sigma'_k g_{k+1}`` with
-    ``g_k = grad_states_{k-1} + g_{k+1} + W^T grad_pre_k``; it equals dL/d drive_k.
+and either
 
-The recurrent-weight gradient is then one batched matrix product
-``dL/dW_k = sum_{b,t} grad_pre_{b,t} h_{b,t}^T`` (h_{b,t}: the state *before* step t).
+``run_backward_with_weight_grad(grad_states, derivative, states, recurrent, dt, need_w)``
+    ``-> (grad_pre, grad_recurrent)``: the BPTT adjoint ``grad_pre_k = dt sigma'_k g_{k+1}``
+    with ``g_k = grad_states_{k-1} + g_{k+1} + W^T grad_pre_k`` (it equals dL/d drive_k)
+    and the recurrent-weight gradient ``dL/dW = sum_{b,t} grad_pre_{b,t} h_{b,t}^T``
+    (h_{b,t}: the state *before* step t; only the diagonal for a diagonal W), computed
+    inside the kernel (numba); or
+
+``run_backward(grad_states, derivative, recurrent, dt) -> grad_pre``
+    the adjoint only; the weight gradient is then formed here from the saved states
+    (one batched matrix product; triton).
 """
 
 from __future__ import annotations
@@ -48,9 +54,16 @@ class FusedEulerRecurrence(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_states):  # noqa: D102
         states, derivative, recurrent = ctx.saved_tensors
+        need_weight_grad = ctx.needs_input_grad[1]
+        if hasattr(ctx.engine, "run_backward_with_weight_grad"):
+            grad_pre, grad_recurrent = ctx.engine.run_backward_with_weight_grad(
+                grad_states, derivative, states, recurrent, ctx.dt, need_weight_grad
+            )
+            grad_drive = grad_pre if ctx.needs_input_grad[0] else None
+            return grad_drive, grad_recurrent, None, None, None
         grad_pre = ctx.engine.run_backward(grad_states, derivative, recurrent, ctx.dt)
         grad_recurrent = None
-        if ctx.needs_input_grad[1]:
+        if need_weight_grad:
             previous = previous_states(states)  # (K, B, T, m)
             if recurrent.dim() == 2:  # diagonal: dL/dlambda_i = sum delta_i h_i
                 grad_recurrent = (grad_pre * previous).sum(dim=(1, 2))

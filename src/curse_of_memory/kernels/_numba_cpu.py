@@ -4,10 +4,11 @@ All loops work on a stack of K models, each run on B sequences:
 
     h_{k+1} = h_k + dt * sigma(W h_k + drive_k),   h_0 = 0          (SPEC eq 3, Euler)
 
-and are parallel over the K * B independent sequences (``prange``). ``fastmath``
-is off so float64 results agree with the torch reference to rounding;
-``error_model="numpy"`` (IEEE division, no ZeroDivisionError check) lets LLVM
-vectorise the loops over the hidden units.
+and are parallel (``prange``) over the K * B independent sequences (diagonal W) or
+over blocks of ``_BLOCK`` sequences (dense W, see below). The backward kernels also
+return the recurrent-weight gradient. ``fastmath`` is off so float64 results agree
+with the torch reference to rounding; ``error_model="numpy"`` (IEEE division, no
+ZeroDivisionError check) lets LLVM vectorise the element-wise loops.
 
 Activation codes: 0 linear, 1 tanh, 2 hardtanh, 3 relu. Derivatives follow torch's
 autograd conventions at the kinks (hardtanh' = 0 at +-1, relu' = 0 at 0).
@@ -81,9 +82,18 @@ def _tanh(z):
     return n / d
 
 
+# Sequences handled together by one dense-W loop iteration. The local state of a block
+# is a (count, m) row-major matrix, so the coupling of a whole block is one small matrix
+# product per step (numba's np.dot calls BLAS): per-sequence mat-vecs, or hand-written
+# loops over a short block axis, do not vectorise (numba runs LLVM's SLP vectoriser off,
+# and its loop vectoriser leaves trip counts below 64 scalar). The element-wise work
+# (activation, Euler update) runs over the count * m contiguous entries of the block.
+_BLOCK = 16
+
+
 @numba.njit(inline="always", error_model="numpy")
 def _activate(pre, code, sig, dsig):
-    """``sig[i] = sigma(pre[i])``, ``dsig[i] = sigma'(pre[i])`` (one loop per activation)."""
+    """``sig[i] = sigma(pre[i])``, ``dsig[i] = sigma'(pre[i])`` over 1-D arrays."""
     m = pre.shape[0]
     if code == 1:
         for i in range(m):
@@ -107,18 +117,9 @@ def _activate(pre, code, sig, dsig):
             dsig[i] = 1.0
 
 
-@numba.njit(inline="always", error_model="numpy")
-def _euler_update(h, sig, dt, states_row):
-    """``h += dt * sigma`` (SPEC eq 3, Euler) and record the new h."""
-    m = h.shape[0]
-    for i in range(m):
-        h[i] += dt * sig[i]
-        states_row[i] = h[i]
-
-
 @numba.njit(parallel=True, cache=True, error_model="numpy")
 def forward_dense(drive, weight_t, dt, code, states, derivative, store_derivative):
-    """Forward pass, dense W.
+    """Forward pass, dense W, on blocks of up to ``_BLOCK`` sequences.
 
     Parameters
     ----------
@@ -131,30 +132,44 @@ def forward_dense(drive, weight_t, dt, code, states, derivative, store_derivativ
         ``store_derivative`` (else untouched; may be a dummy array).
     """
     n_models, batch, length, m = drive.shape
-    for n in numba.prange(n_models * batch):
-        model = n // batch
-        row = n % batch
+    n_blocks = (batch + _BLOCK - 1) // _BLOCK
+    for n in numba.prange(n_models * n_blocks):
+        model = n // n_blocks
+        first = (n % n_blocks) * _BLOCK
+        count = min(_BLOCK, batch - first)  # the last block may be ragged
+        size = count * m
         w_t = weight_t[model]
-        h = np.zeros(m, dtype=drive.dtype)
-        pre = np.empty(m, dtype=drive.dtype)
-        sig = np.empty(m, dtype=drive.dtype)
-        dsig = np.empty(m, dtype=drive.dtype)
+        h = np.zeros((count, m), dtype=drive.dtype)  # row b: state of sequence first + b
+        sig = np.empty(size, dtype=drive.dtype)
+        dsig = np.empty(size, dtype=drive.dtype)
+        h_flat = h.reshape(size)
         for k in range(length):
-            pre[:] = drive[model, row, k]
-            # pre += W h, written column by column so the inner loop vectorises
-            for j in range(m):
-                hj = h[j]
+            pre = np.dot(h, w_t)  # (count, m): row b is (W h_b)^T
+            for b in range(count):
+                drive_row = drive[model, first + b, k]
                 for i in range(m):
-                    pre[i] += w_t[j, i] * hj
-            _activate(pre, code, sig, dsig)
-            _euler_update(h, sig, dt, states[model, row, k])
+                    pre[b, i] += drive_row[i]
+            _activate(pre.reshape(size), code, sig, dsig)
+            for e in range(size):  # SPEC eq 3, Euler
+                h_flat[e] += dt * sig[e]
+            # explicit loops: numba's slice assignment goes through a slow generic path
+            for b in range(count):
+                out = states[model, first + b, k]
+                for i in range(m):
+                    out[i] = h[b, i]
             if store_derivative:
-                derivative[model, row, k, :] = dsig
+                for b in range(count):
+                    out = derivative[model, first + b, k]
+                    for i in range(m):
+                        out[i] = dsig[b * m + i]
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
 def forward_diagonal(drive, weight_diag, dt, code, states, derivative, store_derivative):
-    """Forward pass, diagonal W given as ``weight_diag`` ``(K, m)``; see ``forward_dense``."""
+    """Forward pass, diagonal W given as ``weight_diag`` ``(K, m)``; see ``forward_dense``.
+
+    One sequence per iteration: the loops run over the m contiguous hidden units.
+    """
     n_models, batch, length, m = drive.shape
     for n in numba.prange(n_models * batch):
         model = n // batch
@@ -168,61 +183,99 @@ def forward_diagonal(drive, weight_diag, dt, code, states, derivative, store_der
             for i in range(m):
                 pre[i] = lam[i] * h[i] + drive[model, row, k, i]
             _activate(pre, code, sig, dsig)
-            _euler_update(h, sig, dt, states[model, row, k])
+            out = states[model, row, k]
+            for i in range(m):  # SPEC eq 3, Euler
+                h[i] += dt * sig[i]
+                out[i] = h[i]
             if store_derivative:
-                derivative[model, row, k, :] = dsig
+                out = derivative[model, row, k]
+                for i in range(m):
+                    out[i] = dsig[i]
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
-def backward_dense(grad_states, derivative, weight, dt, grad_pre):
-    """BPTT adjoint, dense W.
+def backward_dense(grad_states, derivative, states, weight, dt, grad_pre, grad_weight_parts):
+    """BPTT adjoint and recurrent-weight gradient, dense W, blocks of ``_BLOCK`` sequences.
 
     With ``g_{k+1} = dL/dh_{k+1}`` (total), ``delta_k = dt * sigma'_k * g_{k+1}`` and
     ``g_k = grad_states_{k-1} + g_{k+1} + W^T delta_k``. Writes ``delta`` (the gradient
-    w.r.t. the pre-activation, which equals the gradient w.r.t. ``drive``) to ``grad_pre``.
+    w.r.t. the pre-activation, which equals the gradient w.r.t. ``drive``) to ``grad_pre``
+    and, per block, ``sum_{b, k} delta_{b,k} h_{b,k}^T`` (h_k: the state before step k,
+    h_0 = 0) to ``grad_weight_parts``.
 
     Parameters
     ----------
     grad_states: ``(K, B, T, m)`` dL/dh_1..h_T from downstream.
     derivative: ``(K, B, T, m)`` sigma' saved by the forward pass.
+    states: ``(K, B, T, m)`` h_1..h_T from the forward pass.
     weight: ``(K, m, m)`` recurrent matrices (row major, ``weight[k, i, j] = W_k[i, j]``).
     dt: Euler step.
     grad_pre: ``(K, B, T, m)`` output.
+    grad_weight_parts: ``(K, n_blocks, m, m)`` output (per-block partial dL/dW_k), or a
+        ``(K, 0, m, m)`` array to skip the weight gradient.
     """
     n_models, batch, length, m = grad_states.shape
-    for n in numba.prange(n_models * batch):
-        model = n // batch
-        row = n % batch
+    n_blocks = (batch + _BLOCK - 1) // _BLOCK
+    need_weight_grad = grad_weight_parts.shape[1] > 0
+    for n in numba.prange(n_models * n_blocks):
+        model = n // n_blocks
+        block = n % n_blocks
+        first = block * _BLOCK
+        count = min(_BLOCK, batch - first)
         w = weight[model]
-        g = np.zeros(m, dtype=grad_states.dtype)
-        delta = np.empty(m, dtype=grad_states.dtype)
+        g = np.zeros((count, m), dtype=grad_states.dtype)  # row b: dL/dh of sequence b
+        delta = np.empty((count, m), dtype=grad_states.dtype)
         for k in range(length - 1, -1, -1):
-            for i in range(m):
-                g[i] += grad_states[model, row, k, i]
-                delta[i] = dt * derivative[model, row, k, i] * g[i]
-                grad_pre[model, row, k, i] = delta[i]
-            # g += W^T delta, row by row so the inner loop vectorises
-            for i in range(m):
-                di = delta[i]
-                for j in range(m):
-                    g[j] += w[i, j] * di
+            for b in range(count):
+                row = first + b
+                for i in range(m):
+                    g[b, i] += grad_states[model, row, k, i]
+                    delta[b, i] = dt * derivative[model, row, k, i] * g[b, i]
+                    grad_pre[model, row, k, i] = delta[b, i]
+            coupled = np.dot(delta, w)  # row b: (W^T delta_b)^T
+            for b in range(count):
+                for i in range(m):
+                    g[b, i] += coupled[b, i]
+        if need_weight_grad:
+            # dL/dW = sum_{b, k >= 1} delta_{b,k} h_{b,k}^T: one product per sequence
+            grad_w = np.zeros((m, m), dtype=grad_states.dtype)
+            if length > 1:
+                for b in range(count):
+                    row = first + b
+                    grad_w += np.dot(grad_pre[model, row, 1:].T, states[model, row, :-1])
+            grad_weight_parts[model, block] = grad_w
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
-def backward_diagonal(grad_states, derivative, weight_diag, dt, grad_pre):
-    """BPTT adjoint, diagonal W ``(K, m)``; see ``backward_dense``."""
+def backward_diagonal(
+    grad_states, derivative, states, weight_diag, dt, grad_pre, grad_weight_parts
+):
+    """BPTT adjoint, diagonal W ``(K, m)``; see ``backward_dense``.
+
+    One sequence per iteration; ``grad_weight_parts`` is ``(K, B, m)`` (per-sequence
+    ``sum_k delta_k * h_k``) or ``(K, 0, m)`` to skip the weight gradient.
+    """
     n_models, batch, length, m = grad_states.shape
+    need_weight_grad = grad_weight_parts.shape[1] > 0
     for n in numba.prange(n_models * batch):
         model = n // batch
         row = n % batch
         lam = weight_diag[model]
         g = np.zeros(m, dtype=grad_states.dtype)
+        grad_lam = np.zeros(m, dtype=grad_states.dtype)
         for k in range(length - 1, -1, -1):
+            out = grad_pre[model, row, k]
             for i in range(m):
                 g[i] += grad_states[model, row, k, i]
                 delta = dt * derivative[model, row, k, i] * g[i]
-                grad_pre[model, row, k, i] = delta
+                out[i] = delta
                 g[i] += lam[i] * delta
+            if need_weight_grad and k > 0:
+                previous = states[model, row, k - 1]
+                for i in range(m):  # dL/dlambda_i = sum_k delta_{k,i} h_{k,i}
+                    grad_lam[i] += out[i] * previous[i]
+        if need_weight_grad:
+            grad_weight_parts[model, row] = grad_lam
 
 
 # ---- torch-facing engine used by curse_of_memory.kernels._fused -------------------------
@@ -238,7 +291,7 @@ def run_forward(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """States ``(K, B, T, m)`` and sigma' (same shape, or a dummy if not ``need_grad``)."""
     drive_np = _as_numpy(drive)
-    states = torch.empty(drive.shape, dtype=drive.dtype)
+    states = torch.empty(drive.shape, dtype=drive.dtype)  # fully overwritten
     derivative = torch.empty_like(states) if need_grad else states.new_empty(1, 1, 1, 1)
     scalar_dt = drive_np.dtype.type(dt)
     code = ACTIVATION_CODES[activation]
@@ -246,18 +299,49 @@ def run_forward(
         kernel, weight = forward_diagonal, _as_numpy(recurrent)
     else:
         kernel, weight = forward_dense, _as_numpy(recurrent.detach().transpose(1, 2))
-    kernel(drive_np, weight, scalar_dt, code, states.numpy(), derivative.numpy(), need_grad)
+    kernel(
+        drive_np,
+        weight,
+        scalar_dt,
+        code,
+        states.numpy(),
+        derivative.numpy(),
+        need_grad,
+    )
     return states, derivative
 
 
-def run_backward(
-    grad_states: torch.Tensor, derivative: torch.Tensor, recurrent: torch.Tensor, dt: float
-) -> torch.Tensor:
-    """Gradient ``(K, B, T, m)`` w.r.t. the pre-activations (= w.r.t. ``drive``)."""
+def run_backward_with_weight_grad(
+    grad_states: torch.Tensor,
+    derivative: torch.Tensor,
+    states: torch.Tensor,
+    recurrent: torch.Tensor,
+    dt: float,
+    need_weight_grad: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Gradients w.r.t. the pre-activations (= w.r.t. ``drive``) and w.r.t. ``recurrent``.
+
+    Returns ``grad_pre`` ``(K, B, T, m)`` and ``dL/dW`` shaped like ``recurrent``
+    (``(K, m)`` diagonal or ``(K, m, m)`` dense), or ``None`` if not ``need_weight_grad``.
+    """
     grad_np = _as_numpy(grad_states)
-    grad_pre = torch.empty(grad_states.shape, dtype=grad_states.dtype)
-    kernel = backward_diagonal if recurrent.dim() == 2 else backward_dense
+    n_models, batch, _, m = grad_states.shape
+    grad_pre = torch.empty(grad_states.shape, dtype=grad_states.dtype)  # fully overwritten
+    if recurrent.dim() == 2:
+        kernel = backward_diagonal
+        parts_shape = (n_models, batch if need_weight_grad else 0, m)
+    else:
+        kernel = backward_dense
+        n_blocks = (batch + _BLOCK - 1) // _BLOCK
+        parts_shape = (n_models, n_blocks if need_weight_grad else 0, m, m)
+    parts = torch.empty(parts_shape, dtype=grad_states.dtype)  # every part is written
     kernel(
-        grad_np, derivative.numpy(), _as_numpy(recurrent), grad_np.dtype.type(dt), grad_pre.numpy()
+        grad_np,
+        derivative.numpy(),
+        _as_numpy(states),
+        _as_numpy(recurrent),
+        grad_np.dtype.type(dt),
+        grad_pre.numpy(),
+        parts.numpy(),
     )
-    return grad_pre
+    return grad_pre, parts.sum(dim=1) if need_weight_grad else None
