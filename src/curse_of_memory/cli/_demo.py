@@ -60,7 +60,7 @@ def _verdict(label: str, fit) -> str:
     if fit.law == "exponential":
         return (
             f"  {label}: short (exponentially decaying) memory, rate {fit.rate:.3g}. "
-            "Nonlinear RNNs can approximate it stably."
+            "Theorem 3.9 does not rule out a stable RNN approximation."
         )
     if fit.law == "polynomial":
         return (
