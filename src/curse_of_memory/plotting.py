@@ -44,10 +44,16 @@ def plot_memory_functions(memories: Mapping[str, object], fits: Mapping[str, obj
     return fig
 
 
-def save_figure(fig, path: str | Path) -> Path:
-    """Write ``fig`` atomically (temp file, then rename); format from the suffix."""
+def save_figure(fig, path: str | Path, close: bool = True, **savefig_kwargs) -> Path:
+    """Write ``fig`` atomically (temp file, then rename); format from the suffix.
+
+    ``savefig_kwargs`` go to ``Figure.savefig`` (default ``dpi=120``); ``close=False``
+    keeps the figure open, e.g. to save it again in another format.
+    """
     path = Path(path)
     fmt = path.suffix.lstrip(".") or "png"
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format=fmt))
-    plt.close(fig)
+    savefig_kwargs.setdefault("dpi", 120)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, **savefig_kwargs))
+    if close:
+        plt.close(fig)
     return path

@@ -6,15 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from curse_of_memory._atomic import atomic_write, atomic_write_json, atomic_write_text
+from curse_of_memory._atomic import atomic_write_json, atomic_write_text
 
-__all__ = ["StepStore", "atomic_savefig", "atomic_write_json", "atomic_write_text"]
-
-
-def atomic_savefig(figure: Any, path: Path) -> None:
-    """Save a matplotlib figure atomically; the format comes from ``path``'s suffix."""
-    fmt = Path(path).suffix.lstrip(".")
-    atomic_write(path, lambda tmp: figure.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight"))
+__all__ = ["StepStore", "atomic_write_json", "atomic_write_text"]
 
 
 class StepStore:

@@ -25,13 +25,14 @@ from typing import Any
 from curse_of_memory._validation import check_choice
 from curse_of_memory.experiments._io import (
     StepStore,
-    atomic_savefig,
     atomic_write_json,
     atomic_write_text,
 )
 from curse_of_memory.experiments._registry import EXPERIMENTS
+from curse_of_memory.plotting import save_figure
 
 DONE_FILE = "DONE"
+_FIGURE_OPTIONS = {"dpi": 150, "bbox_inches": "tight"}
 
 
 def _config_dict(config: Any) -> dict:
@@ -128,8 +129,8 @@ def run_experiment(
     atomic_write_text(run_dir / "curves.csv", _curves_csv(results))
     figure = module.plot(results)
     try:
-        atomic_savefig(figure, run_dir / "figure.png")
-        atomic_savefig(figure, run_dir / "figure.pdf")
+        for suffix in ("png", "pdf"):
+            save_figure(figure, run_dir / f"figure.{suffix}", close=False, **_FIGURE_OPTIONS)
     finally:
         import matplotlib.pyplot as plt
 

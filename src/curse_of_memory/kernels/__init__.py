@@ -175,6 +175,22 @@ def _run_models(
     return fused_euler_recurrence(drive, recurrent, dt, activation, _engine(backend))
 
 
+def _validated_backend(
+    drive: torch.Tensor,
+    recurrent: torch.Tensor,
+    dt: float,
+    activation: str,
+    backend: str,
+    model_axis: bool,
+) -> tuple[float, str]:
+    """Check every argument (before any work) and return ``(dt, concrete backend)``."""
+    check_choice("backend", backend, BACKENDS)
+    check_choice("activation", activation, ACTIVATIONS)
+    dt = check_positive_float("dt", dt)
+    _check_inputs(drive, recurrent, model_axis=model_axis)
+    return dt, _resolve_backend(backend, drive, recurrent, dt, activation)
+
+
 def euler_recurrence(
     drive: torch.Tensor,
     recurrent: torch.Tensor,
@@ -194,11 +210,7 @@ def euler_recurrence(
 
     Returns ``(batch, T, m)``: h_1..h_T, differentiable w.r.t. ``drive`` and ``recurrent``.
     """
-    check_choice("backend", backend, BACKENDS)
-    check_choice("activation", activation, ACTIVATIONS)
-    dt = check_positive_float("dt", dt)
-    _check_inputs(drive, recurrent, model_axis=False)
-    resolved = _resolve_backend(backend, drive, recurrent, dt, activation)
+    dt, resolved = _validated_backend(drive, recurrent, dt, activation, backend, False)
     if resolved == "reference":
         return euler_recurrence_reference(drive, recurrent, dt, activation)
     return _run_models(resolved, drive[None], recurrent[None], dt, activation)[0]
@@ -223,11 +235,7 @@ def euler_recurrence_batched_models(
 
     Returns ``(K, batch, T, m)``: h_1..h_T of every model, differentiable.
     """
-    check_choice("backend", backend, BACKENDS)
-    check_choice("activation", activation, ACTIVATIONS)
-    dt = check_positive_float("dt", dt)
-    _check_inputs(drive, recurrent, model_axis=True)
-    resolved = _resolve_backend(backend, drive, recurrent, dt, activation)
+    dt, resolved = _validated_backend(drive, recurrent, dt, activation, backend, True)
     return _run_models(resolved, drive, recurrent, dt, activation)
 
 
