@@ -67,16 +67,29 @@ def _is_transformed(*tensors: torch.Tensor) -> bool:
     )
 
 
-def _all_finite(tensor: torch.Tensor) -> bool:
-    """True if no entry is NaN/inf. A finite sum proves it with one cheap reduction."""
+def first_non_finite(named: dict[str, torch.Tensor]) -> str | None:
+    """Name of the first tensor with a NaN/inf entry, or None.
+
+    One reduction over the sums of all tensors proves the common all-finite case with
+    a few cheap ops; only when that total is not finite (a bad entry, or a sum that
+    merely overflows) is each tensor inspected.
+    """
+    if not named:
+        return None
     with torch.no_grad():
-        if bool(torch.isfinite(tensor.sum())):
-            return True
-        return bool(torch.isfinite(tensor).all())  # the sum may merely overflow
+        sums = torch.stack([tensor.sum() for tensor in named.values()])
+        if bool(torch.isfinite(sums.sum())):
+            return None
+        for name, tensor in named.items():
+            if not bool(torch.isfinite(tensor).all()):
+                return name
+    return None
 
 
-def _check_inputs(drive: object, recurrent: object, model_axis: bool) -> bool:
-    """Validate shapes/dtypes/devices; return True for a diagonal W."""
+def _check_inputs(
+    drive: object, recurrent: object, model_axis: bool, check_finite: bool = True
+) -> bool:
+    """Validate shapes/dtypes/devices (and finiteness); return True for a diagonal W."""
     lead = "(K, batch, T, m)" if model_axis else "(batch, T, m)"
     ndim = 4 if model_axis else 3
     if not isinstance(drive, torch.Tensor):
@@ -100,11 +113,10 @@ def _check_inputs(drive: object, recurrent: object, model_axis: bool) -> bool:
             f"recurrent ({recurrent.dtype}, {recurrent.device}) must have the dtype and "
             f"device of drive ({drive.dtype}, {drive.device})"
         )
-    if _is_transformed(drive, recurrent):
-        return tuple(recurrent.shape) == diagonal_shape
-    for name, tensor in (("recurrent", recurrent), ("drive", drive)):
-        if not _all_finite(tensor):
-            raise ValueError(f"{name} contains NaN or infinite values")
+    if check_finite and not _is_transformed(drive, recurrent):
+        bad = first_non_finite({"recurrent": recurrent, "drive": drive})
+        if bad is not None:
+            raise ValueError(f"{bad} contains NaN or infinite values")
     return tuple(recurrent.shape) == diagonal_shape
 
 
@@ -182,12 +194,13 @@ def _validated_backend(
     activation: str,
     backend: str,
     model_axis: bool,
+    check_finite: bool = True,
 ) -> tuple[float, str]:
     """Check every argument (before any work) and return ``(dt, concrete backend)``."""
     check_choice("backend", backend, BACKENDS)
     check_choice("activation", activation, ACTIVATIONS)
     dt = check_positive_float("dt", dt)
-    _check_inputs(drive, recurrent, model_axis=model_axis)
+    _check_inputs(drive, recurrent, model_axis=model_axis, check_finite=check_finite)
     return dt, _resolve_backend(backend, drive, recurrent, dt, activation)
 
 
@@ -213,7 +226,7 @@ def euler_recurrence(
     dt, resolved = _validated_backend(drive, recurrent, dt, activation, backend, False)
     if resolved == "reference":
         return euler_recurrence_reference(drive, recurrent, dt, activation)
-    return _run_models(resolved, drive[None], recurrent[None], dt, activation)[0]
+    return _run_models(resolved, drive[None], recurrent[None], dt, activation).squeeze(0)
 
 
 def euler_recurrence_batched_models(

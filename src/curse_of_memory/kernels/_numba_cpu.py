@@ -16,71 +16,14 @@ autograd conventions at the kinks (hardtanh' = 0 at +-1, relu' = 0 at 0).
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 import numba
 import numpy as np
 import torch
 
+from curse_of_memory.kernels._buffers import empty_output
+from curse_of_memory.kernels._numba_math import fast_tanh
+
 ACTIVATION_CODES = {"linear": 0, "tanh": 1, "hardtanh": 2, "relu": 3}
-
-
-def _tanh_taylor_coefficients(count: int) -> tuple[float, ...]:
-    """Coefficients c_n of tanh(y) = sum_n c_n y^(2n+1): 2^2k (2^2k - 1) B_2k / (2k)!."""
-    # Bernoulli numbers B_0..B_2count by the Akiyama-Tanigawa algorithm (exact)
-    size = 2 * count + 1
-    bernoulli, row = [], [Fraction(0)] * (size + 1)
-    for n in range(size + 1):
-        row[n] = Fraction(1, n + 1)
-        for j in range(n, 0, -1):
-            row[j - 1] = j * (row[j - 1] - row[j])
-        bernoulli.append(row[0])
-    coefficients = []
-    factorial = Fraction(1)
-    for k in range(1, count + 1):
-        factorial *= (2 * k - 1) * (2 * k)
-        value = 4**k * (4**k - 1) * bernoulli[2 * k] / factorial
-        coefficients.append(float(value))
-    return tuple(coefficients)
-
-
-# tanh(y) for |y| <= 20 / 128: the series converges like (2|y|/pi)^2 ~ 0.01 per term,
-# so 10 terms reach float64 rounding.
-_C0, _C1, _C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9 = _tanh_taylor_coefficients(10)
-
-
-@numba.njit(inline="always", error_model="numpy")
-def _tanh(z):
-    """tanh without a libm call, so loops over it vectorise.
-
-    tanh(z) rounds to +-1 for |z| >= 20; otherwise y = z / 128 goes through the
-    Taylor series and seven doublings tanh(2y) = 2 tanh(y) / (1 + tanh(y)^2), kept
-    as a fraction n / d (n' = 2 n d, d' = d^2 + n^2; d <= 2^127) so that only one
-    division is needed. The doubling map has relative condition number <= 1, so
-    the error stays a few ulp (float64 arithmetic throughout).
-    """
-    y = min(max(z, -20.0), 20.0) * 0.0078125
-    y2 = y * y
-    p = _C9
-    p = p * y2 + _C8
-    p = p * y2 + _C7
-    p = p * y2 + _C6
-    p = p * y2 + _C5
-    p = p * y2 + _C4
-    p = p * y2 + _C3
-    p = p * y2 + _C2
-    p = p * y2 + _C1
-    p = p * y2 + _C0
-    n, d = y * p, 1.0
-    n, d = 2.0 * n * d, d * d + n * n
-    n, d = 2.0 * n * d, d * d + n * n
-    n, d = 2.0 * n * d, d * d + n * n
-    n, d = 2.0 * n * d, d * d + n * n
-    n, d = 2.0 * n * d, d * d + n * n
-    n, d = 2.0 * n * d, d * d + n * n
-    n, d = 2.0 * n * d, d * d + n * n
-    return n / d
-
 
 # Sequences handled together by one dense-W loop iteration. The local state of a block
 # is a (count, m) row-major matrix, so the coupling of a whole block is one small matrix
@@ -90,31 +33,39 @@ def _tanh(z):
 # (activation, Euler update) runs over the count * m contiguous entries of the block.
 _BLOCK = 16
 
+# Vectorisation note: every inner loop below indexes 1-D views with a counter that
+# starts at 0 (``for i in range(n): view[i]``). numba wraps negative indices, and with an
+# offset index (``flat[base + i]``) LLVM cannot prove the index non-negative and keeps
+# the loop scalar (measured 3-4x slower on a plain copy).
+
 
 @numba.njit(inline="always", error_model="numpy")
 def _activate(pre, code, sig, dsig):
-    """``sig[i] = sigma(pre[i])``, ``dsig[i] = sigma'(pre[i])`` over 1-D arrays."""
+    """``sig[i] = sigma(pre[i])`` and (except for linear) ``dsig[i] = sigma'(pre[i])``.
+
+    1-D arrays of one dtype; the constants take that dtype so float32 stays float32.
+    """
     m = pre.shape[0]
+    one = pre.dtype.type(1.0)
+    zero = pre.dtype.type(0.0)
     if code == 1:
         for i in range(m):
-            s = _tanh(pre[i])
+            s = fast_tanh(pre[i])
             sig[i] = s
-            dsig[i] = 1.0 - s * s
+            dsig[i] = one - s * s
     elif code == 2:
         for i in range(m):
             z = pre[i]
-            inside = z > -1.0 and z < 1.0
-            sig[i] = min(max(z, -1.0), 1.0)
-            dsig[i] = 1.0 if inside else 0.0
+            sig[i] = min(max(z, -one), one)
+            dsig[i] = one if (z > -one and z < one) else zero
     elif code == 3:
         for i in range(m):
             z = pre[i]
-            sig[i] = max(z, 0.0)
-            dsig[i] = 1.0 if z > 0.0 else 0.0
-    else:
+            sig[i] = max(z, zero)
+            dsig[i] = one if z > zero else zero
+    else:  # linear: sigma' = 1 is never stored
         for i in range(m):
             sig[i] = pre[i]
-            dsig[i] = 1.0
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
@@ -129,10 +80,12 @@ def forward_dense(drive, weight_t, dt, code, states, derivative, store_derivativ
     code: activation code.
     states: ``(K, B, T, m)`` output, filled with h_1..h_T.
     derivative: ``(K, B, T, m)`` output, filled with ``sigma'(W h_k + drive_k)`` when
-        ``store_derivative`` (else untouched; may be a dummy array).
+        ``store_derivative`` (else untouched; may be a dummy array). Never stored for
+        the linear activation (sigma' = 1).
     """
     n_models, batch, length, m = drive.shape
     n_blocks = (batch + _BLOCK - 1) // _BLOCK
+    store = store_derivative and code != 0
     for n in numba.prange(n_models * n_blocks):
         model = n // n_blocks
         first = (n % n_blocks) * _BLOCK
@@ -140,28 +93,30 @@ def forward_dense(drive, weight_t, dt, code, states, derivative, store_derivativ
         size = count * m
         w_t = weight_t[model]
         h = np.zeros((count, m), dtype=drive.dtype)  # row b: state of sequence first + b
-        sig = np.empty(size, dtype=drive.dtype)
-        dsig = np.empty(size, dtype=drive.dtype)
-        h_flat = h.reshape(size)
+        pre = np.empty((count, m), dtype=drive.dtype)
+        sig = np.empty((count, m), dtype=drive.dtype)
+        dsig = np.empty((count, m), dtype=drive.dtype)
+        h_flat, pre_flat = h.reshape(size), pre.reshape(size)
+        sig_flat, dsig_flat = sig.reshape(size), dsig.reshape(size)
         for k in range(length):
-            pre = np.dot(h, w_t)  # (count, m): row b is (W h_b)^T
+            np.dot(h, w_t, pre)  # row b: (W h_b)^T
             for b in range(count):
-                drive_row = drive[model, first + b, k]
+                source, target = drive[model, first + b, k], pre[b]
                 for i in range(m):
-                    pre[b, i] += drive_row[i]
-            _activate(pre.reshape(size), code, sig, dsig)
+                    target[i] += source[i]
+            _activate(pre_flat, code, sig_flat, dsig_flat)
             for e in range(size):  # SPEC eq 3, Euler
-                h_flat[e] += dt * sig[e]
+                h_flat[e] += dt * sig_flat[e]
             # explicit loops: numba's slice assignment goes through a slow generic path
             for b in range(count):
-                out = states[model, first + b, k]
+                source, target = h[b], states[model, first + b, k]
                 for i in range(m):
-                    out[i] = h[b, i]
-            if store_derivative:
+                    target[i] = source[i]
+            if store:
                 for b in range(count):
-                    out = derivative[model, first + b, k]
+                    source, target = dsig[b], derivative[model, first + b, k]
                     for i in range(m):
-                        out[i] = dsig[b * m + i]
+                        target[i] = source[i]
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
@@ -171,6 +126,7 @@ def forward_diagonal(drive, weight_diag, dt, code, states, derivative, store_der
     One sequence per iteration: the loops run over the m contiguous hidden units.
     """
     n_models, batch, length, m = drive.shape
+    store = store_derivative and code != 0
     for n in numba.prange(n_models * batch):
         model = n // batch
         row = n % batch
@@ -180,14 +136,15 @@ def forward_diagonal(drive, weight_diag, dt, code, states, derivative, store_der
         sig = np.empty(m, dtype=drive.dtype)
         dsig = np.empty(m, dtype=drive.dtype)
         for k in range(length):
+            source = drive[model, row, k]
             for i in range(m):
-                pre[i] = lam[i] * h[i] + drive[model, row, k, i]
+                pre[i] = lam[i] * h[i] + source[i]
             _activate(pre, code, sig, dsig)
             out = states[model, row, k]
             for i in range(m):  # SPEC eq 3, Euler
                 h[i] += dt * sig[i]
                 out[i] = h[i]
-            if store_derivative:
+            if store:
                 out = derivative[model, row, k]
                 for i in range(m):
                     out[i] = dsig[i]
@@ -206,7 +163,8 @@ def backward_dense(grad_states, derivative, states, weight, dt, grad_pre, grad_w
     Parameters
     ----------
     grad_states: ``(K, B, T, m)`` dL/dh_1..h_T from downstream.
-    derivative: ``(K, B, T, m)`` sigma' saved by the forward pass.
+    derivative: ``(K, B, T, m)`` sigma' saved by the forward pass, or an empty
+        ``(0, 0, 0, 0)`` array for the linear activation (sigma' = 1).
     states: ``(K, B, T, m)`` h_1..h_T from the forward pass.
     weight: ``(K, m, m)`` recurrent matrices (row major, ``weight[k, i, j] = W_k[i, j]``).
     dt: Euler step.
@@ -217,33 +175,56 @@ def backward_dense(grad_states, derivative, states, weight, dt, grad_pre, grad_w
     n_models, batch, length, m = grad_states.shape
     n_blocks = (batch + _BLOCK - 1) // _BLOCK
     need_weight_grad = grad_weight_parts.shape[1] > 0
+    unit_derivative = derivative.shape[0] == 0
     for n in numba.prange(n_models * n_blocks):
         model = n // n_blocks
         block = n % n_blocks
         first = block * _BLOCK
         count = min(_BLOCK, batch - first)
+        size = count * m
         w = weight[model]
         g = np.zeros((count, m), dtype=grad_states.dtype)  # row b: dL/dh of sequence b
         delta = np.empty((count, m), dtype=grad_states.dtype)
+        coupled = np.empty((count, m), dtype=grad_states.dtype)
+        g_flat, coupled_flat = g.reshape(size), coupled.reshape(size)
         for k in range(length - 1, -1, -1):
             for b in range(count):
-                row = first + b
-                for i in range(m):
-                    g[b, i] += grad_states[model, row, k, i]
-                    delta[b, i] = dt * derivative[model, row, k, i] * g[b, i]
-                    grad_pre[model, row, k, i] = delta[b, i]
-            coupled = np.dot(delta, w)  # row b: (W^T delta_b)^T
-            for b in range(count):
-                for i in range(m):
-                    g[b, i] += coupled[b, i]
+                upstream, g_b, delta_b = grad_states[model, first + b, k], g[b], delta[b]
+                out = grad_pre[model, first + b, k]
+                if unit_derivative:
+                    for i in range(m):
+                        g_b[i] += upstream[i]
+                        delta_b[i] = dt * g_b[i]
+                        out[i] = delta_b[i]
+                else:
+                    slope = derivative[model, first + b, k]
+                    for i in range(m):
+                        g_b[i] += upstream[i]
+                        delta_b[i] = dt * slope[i] * g_b[i]
+                        out[i] = delta_b[i]
+            np.dot(delta, w, coupled)  # row b: (W^T delta_b)^T
+            for e in range(size):
+                g_flat[e] += coupled_flat[e]
         if need_weight_grad:
-            # dL/dW = sum_{b, k >= 1} delta_{b,k} h_{b,k}^T: one product per sequence
-            grad_w = np.zeros((m, m), dtype=grad_states.dtype)
-            if length > 1:
-                for b in range(count):
-                    row = first + b
-                    grad_w += np.dot(grad_pre[model, row, 1:].T, states[model, row, :-1])
-            grad_weight_parts[model, block] = grad_w
+            grad_weight_parts[model, block] = _block_weight_gradient(
+                grad_pre[model, first : first + count], states[model, first : first + count]
+            )
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _block_weight_gradient(grad_pre, states):
+    """``sum_{b, k >= 1} delta_{b,k} h_{b,k}^T`` for one block, ``(count, T, m)`` inputs.
+
+    With the block flattened to ``(count * T, m)`` rows (row ``b T + k``), pairing row r
+    of ``grad_pre`` with row r - 1 of ``states`` is one large product. It would also
+    pair ``delta_{b,0}`` with the last state of the previous sequence (b >= 1), so those
+    rows of ``grad_pre`` are set to zero for the product and restored afterwards.
+    """
+    count, length, m = grad_pre.shape
+    grad_w = np.zeros((m, m), dtype=grad_pre.dtype)
+    for b in range(count):
+        grad_w += np.dot(grad_pre[b, 1:].T, states[b, :-1])
+    return grad_w
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
@@ -257,6 +238,7 @@ def backward_diagonal(
     """
     n_models, batch, length, m = grad_states.shape
     need_weight_grad = grad_weight_parts.shape[1] > 0
+    unit_derivative = derivative.shape[0] == 0
     for n in numba.prange(n_models * batch):
         model = n // batch
         row = n % batch
@@ -264,12 +246,20 @@ def backward_diagonal(
         g = np.zeros(m, dtype=grad_states.dtype)
         grad_lam = np.zeros(m, dtype=grad_states.dtype)
         for k in range(length - 1, -1, -1):
-            out = grad_pre[model, row, k]
-            for i in range(m):
-                g[i] += grad_states[model, row, k, i]
-                delta = dt * derivative[model, row, k, i] * g[i]
-                out[i] = delta
-                g[i] += lam[i] * delta
+            upstream, out = grad_states[model, row, k], grad_pre[model, row, k]
+            if unit_derivative:
+                for i in range(m):
+                    g[i] += upstream[i]
+                    delta = dt * g[i]
+                    out[i] = delta
+                    g[i] += lam[i] * delta
+            else:
+                slope = derivative[model, row, k]
+                for i in range(m):
+                    g[i] += upstream[i]
+                    delta = dt * slope[i] * g[i]
+                    out[i] = delta
+                    g[i] += lam[i] * delta
             if need_weight_grad and k > 0:
                 previous = states[model, row, k - 1]
                 for i in range(m):  # dL/dlambda_i = sum_k delta_{k,i} h_{k,i}
@@ -289,10 +279,16 @@ def _as_numpy(x: torch.Tensor) -> np.ndarray:
 def run_forward(
     drive: torch.Tensor, recurrent: torch.Tensor, dt: float, activation: str, need_grad: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """States ``(K, B, T, m)`` and sigma' (same shape, or a dummy if not ``need_grad``)."""
+    """States ``(K, B, T, m)`` and sigma' (same shape; an empty ``(0, 0, 0, 0)`` tensor
+    when not ``need_grad`` or for the linear activation, whose sigma' is 1)."""
     drive_np = _as_numpy(drive)
-    states = torch.empty(drive.shape, dtype=drive.dtype)  # fully overwritten
-    derivative = torch.empty_like(states) if need_grad else states.new_empty(1, 1, 1, 1)
+    states = empty_output(drive.shape, drive.dtype)  # fully overwritten
+    # sigma' is needed by the backward pass, except for the linear activation (sigma' = 1)
+    store_derivative = need_grad and activation != "linear"
+    if store_derivative:
+        derivative = empty_output(drive.shape, drive.dtype)
+    else:
+        derivative = states.new_empty(0, 0, 0, 0)
     scalar_dt = drive_np.dtype.type(dt)
     code = ACTIVATION_CODES[activation]
     if recurrent.dim() == 2:
@@ -306,7 +302,7 @@ def run_forward(
         code,
         states.numpy(),
         derivative.numpy(),
-        need_grad,
+        store_derivative,
     )
     return states, derivative
 
@@ -324,9 +320,11 @@ def run_backward_with_weight_grad(
     Returns ``grad_pre`` ``(K, B, T, m)`` and ``dL/dW`` shaped like ``recurrent``
     (``(K, m)`` diagonal or ``(K, m, m)`` dense), or ``None`` if not ``need_weight_grad``.
     """
-    grad_np = _as_numpy(grad_states)
+    # any strides: e.g. the stride-0 gradient of ``states.sum()`` is read in place
+    # instead of being materialised (numba compiles a separate strided variant)
+    grad_np = grad_states.detach().numpy()
     n_models, batch, _, m = grad_states.shape
-    grad_pre = torch.empty(grad_states.shape, dtype=grad_states.dtype)  # fully overwritten
+    grad_pre = empty_output(grad_states.shape, grad_states.dtype)  # fully overwritten
     if recurrent.dim() == 2:
         kernel = backward_diagonal
         parts_shape = (n_models, batch if need_weight_grad else 0, m)

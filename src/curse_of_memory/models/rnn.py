@@ -68,6 +68,7 @@ from curse_of_memory._validation import (
     check_positive_int,
 )
 from curse_of_memory.kernels import ACTIVATIONS, BACKENDS, euler_recurrence
+from curse_of_memory.kernels.layer import euler_rnn_layer
 from curse_of_memory.models._common import check_flag, check_model_input
 from curse_of_memory.models.orthogonal import (
     HouseholderOrthogonal,
@@ -256,8 +257,22 @@ class ContinuousRNN(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Outputs ``y_k = c^T h_{k+1} (+ d)``, ``(batch, T, output_size)`` (SPEC eq 3)."""
-        return self.readout(self.hidden_states(x))
+        """Outputs ``y_k = c^T h_{k+1} (+ d)``, ``(batch, T, output_size)`` (SPEC eq 3).
+
+        Runs as one fused layer on CPU (numba); equal to ``readout(hidden_states(x))``.
+        """
+        x = check_model_input(x, self.input_size, self)
+        return euler_rnn_layer(
+            x,
+            self.input_kernel.weight,
+            self.input_kernel.bias,
+            self._recurrent_for_kernel(),
+            self.readout.weight,
+            self.readout.bias,
+            self.dt,
+            self.activation,
+            self.backend,
+        )
 
     # ------------------------------------------------------------------ config
     def config(self) -> dict[str, Any]:
