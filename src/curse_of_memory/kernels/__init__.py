@@ -1,7 +1,10 @@
 """The RNN recurrence itself, with interchangeable backends.
 
-``euler_recurrence`` is the one entry point models call;
-``euler_recurrence_batched_models`` runs K models (a leading model axis) at once.
+``euler_recurrence`` runs the recurrence on a given drive;
+``euler_recurrence_batched_models`` runs K models (a leading model axis) at once;
+:func:`curse_of_memory.kernels.layer.euler_rnn_layer` runs a whole layer (input map,
+recurrence, readout; fused into one compiled CPU loop with numba) and is what
+``ContinuousRNN.forward`` calls.
 
 Backends (all compute h_{k+1} = h_k + dt sigma(W h_k + drive_k), h_0 = 0, SPEC eq 3):
 

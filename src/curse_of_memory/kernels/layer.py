@@ -16,6 +16,7 @@ path is tested against.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
@@ -26,6 +27,7 @@ from curse_of_memory.kernels import (
     euler_recurrence,
     first_non_finite,
 )
+from curse_of_memory.kernels._buffers import empty_output
 
 
 def _blocked(t: torch.Tensor, block: int) -> torch.Tensor:
@@ -43,8 +45,20 @@ def _unblocked(t: torch.Tensor, batch: int) -> torch.Tensor:
     return t.transpose(1, 2).reshape(n_blocks * block, length, features)[:batch]
 
 
-def _numpy(t: torch.Tensor):
+def _numpy(t: torch.Tensor) -> np.ndarray:
     return t.detach().contiguous().numpy()
+
+
+def _recurrent_arrays(recurrent: torch.Tensor, transpose: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(diagonal (m,), dense (m, m))`` arrays for the kernels; the unused one is empty.
+
+    ``transpose`` passes the dense W transposed (the forward multiplies rows by W^T).
+    """
+    dtype = _numpy(recurrent).dtype
+    if recurrent.dim() == 1:
+        return _numpy(recurrent), np.empty((0, 0), dtype=dtype)
+    dense = recurrent.t() if transpose else recurrent
+    return np.empty(0, dtype=dtype), _numpy(dense)
 
 
 class _NumbaRNNLayer(torch.autograd.Function):
@@ -63,18 +77,17 @@ class _NumbaRNNLayer(torch.autograd.Function):
         m = input_weight.shape[0]
         x_blocked = _blocked(x.detach(), engine.BLOCK)
         n_blocks, length = x_blocked.shape[:2]
-        diagonal = recurrent.dim() == 1
-        empty_matrix = recurrent.new_empty(0, 0)
-        states = x.new_empty(n_blocks, length, engine.BLOCK, m)
+        shape = (n_blocks, length, engine.BLOCK, m)
+        states = empty_output(shape, x.dtype)
         need_grad = any(ctx.needs_input_grad[:6])
+        # sigma' is needed by the backward pass, except for the linear activation (sigma' = 1)
         store_derivative = need_grad and activation != "linear"
-        derivative = torch.empty_like(states) if store_derivative else x.new_empty(0, 0, 0, 0)
+        derivative = empty_output(shape, x.dtype) if store_derivative else x.new_empty(0, 0, 0, 0)
         engine.layer_forward(
             x_blocked.numpy(),
             _numpy(input_weight.t()),
             _numpy(input_bias),
-            _numpy(recurrent) if diagonal else _numpy(empty_matrix.new_empty(0)),
-            _numpy(empty_matrix) if diagonal else _numpy(recurrent.t()),
+            *_recurrent_arrays(recurrent, transpose=True),
             x_blocked.numpy().dtype.type(dt),
             ACTIVATION_CODES[activation],
             batch,
@@ -96,23 +109,21 @@ class _NumbaRNNLayer(torch.autograd.Function):
         n_blocks, length, block, n_inputs = x_blocked.shape
         m = states.shape[-1]
         diagonal = recurrent.dim() == 1
-        grad_y_blocked = _blocked(grad_y.contiguous(), block)
-        delta = torch.empty_like(states)
+        grad_y_blocked = _blocked(grad_y, block)
+        delta = empty_output(tuple(states.shape), states.dtype)
         parts = {
             "input": x_blocked.new_empty(n_blocks, n_inputs, m),
             "bias": x_blocked.new_empty(n_blocks, m),
             "readout": x_blocked.new_empty(n_blocks, readout.shape[0], m),
             "diagonal": x_blocked.new_empty(n_blocks, m),
         }
-        empty_matrix = recurrent.new_empty(0, 0)
         engine.layer_backward(
             grad_y_blocked.numpy(),
             x_blocked.numpy(),
             states.numpy(),
             derivative.numpy(),
             _numpy(readout),
-            _numpy(recurrent) if diagonal else _numpy(empty_matrix.new_empty(0)),
-            _numpy(empty_matrix) if diagonal else _numpy(recurrent),
+            *_recurrent_arrays(recurrent, transpose=False),
             x_blocked.numpy().dtype.type(ctx.dt),
             ctx.batch,
             delta.numpy(),
