@@ -9,6 +9,9 @@ Cases, all timed in the same run so ratios are comparable:
   and against a naive official-style loop (Python loop over time, float64).
 * ``linear``: forward + backward of the linear diagonal recurrence alone at
   T = 10,000 (the reference torch loop vs scan vs numba).
+* ``models`` and ``perturb`` (``batched_cases.py``): 16 models trained in one call vs
+  16 torch.nn.RNN steps one after another; a perturbation curve of 36 perturbed copies
+  as one vmapped batch vs one copy at a time.
 
 CPU always; the same cases on CUDA when a GPU is present (cuDNN RNN, triton, scan).
 Times are the median over repeats after warm-up. Results go to a JSON file.
@@ -28,6 +31,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from batched_cases import (
+    ONE_AFTER_ANOTHER,
+    ONE_COPY_AT_A_TIME,
+    model_batch_cases,
+    perturbation_cases,
+)
 from torch import nn
 from tqdm import tqdm
 
@@ -209,11 +218,17 @@ def _run_device(device: torch.device, args, progress: bool) -> list[dict]:
     repeats = 5 if args.quick else args.repeats
     cases = list(_train_cases(device, args.quick, train_backends))
     cases += list(_linear_cases(device, args.quick, linear_backends))
+    cases += list(model_batch_cases(device, fast, _TorchRNN))
+    cases += list(perturbation_cases(device, args.quick))
     rows = []
     for group, variant, make in tqdm(cases, desc=str(device), disable=not progress):
         torch.manual_seed(0)
         step = make()
-        slow = "official" in variant or "[reference]" in variant or variant == SEQUENTIAL
+        slow = (
+            "official" in variant
+            or "reference" in variant
+            or variant in (SEQUENTIAL, ONE_AFTER_ANOTHER, ONE_COPY_AT_A_TIME)
+        )
         # slow baselines: fewer repeats (still >= 3) to keep the run short
         count = max(3, repeats // 3) if slow else repeats
         median, times = _median_time(step, device, warmup=1 if slow else 2, repeats=count)
@@ -238,6 +253,8 @@ def _add_ratios(rows: list[dict]) -> None:
             ("torch.nn.RNN", "speedup_vs_torch_rnn"),
             ("official-style loop (float64)", "speedup_vs_official_loop"),
             (SEQUENTIAL, "speedup_vs_sequential_loop"),
+            (ONE_AFTER_ANOTHER, "speedup_vs_models_one_after_another"),
+            (ONE_COPY_AT_A_TIME, "speedup_vs_one_copy_at_a_time"),
         ):
             if name in peers:
                 row[key] = peers[name] / row["median_s"]
@@ -251,7 +268,19 @@ def _print_table(rows: list[dict]) -> None:
             print(f"\n[{row['device']}] {group}")
             print(f"  {'variant':40s} {'median ms':>10s} {'vs nn.RNN':>10s} {'vs naive':>10s}")
         ratio_rnn = row.get("speedup_vs_torch_rnn")
-        ratio_naive = row.get("speedup_vs_official_loop", row.get("speedup_vs_sequential_loop"))
+        ratio_naive = next(
+            (
+                row[key]
+                for key in (
+                    "speedup_vs_official_loop",
+                    "speedup_vs_sequential_loop",
+                    "speedup_vs_models_one_after_another",
+                    "speedup_vs_one_copy_at_a_time",
+                )
+                if key in row
+            ),
+            None,
+        )
         fmt = lambda r: f"{r:9.2f}x" if r is not None else f"{'':10s}"  # noqa: E731
         print(
             f"  {row['variant']:40s} {1e3 * row['median_s']:10.2f} {fmt(ratio_rnn)} "

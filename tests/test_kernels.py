@@ -169,6 +169,83 @@ def test_numba_gradcheck(diagonal):
     )
 
 
+# ---- numba under torch.vmap (a batch of models = the kernels' model axis) --------------------
+
+
+def _count_fused_calls(monkeypatch) -> list[int]:
+    """Record the model-axis size of every numba forward call."""
+    from curse_of_memory.kernels import _numba_cpu
+
+    calls = []
+    original = _numba_cpu.run_forward
+
+    def counting(drive, *args, **kwargs):
+        calls.append(drive.shape[0])
+        return original(drive, *args, **kwargs)
+
+    monkeypatch.setattr(_numba_cpu, "run_forward", counting)
+    return calls
+
+
+@pytest.mark.parametrize("shared_drive", [False, True])
+@pytest.mark.parametrize("diagonal", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_vmap_over_models_is_one_numba_call_and_matches_reference(
+    monkeypatch, shared_drive, diagonal, dtype
+):
+    pytest.importorskip("numba")
+    calls = _count_fused_calls(monkeypatch)
+    drive, recurrent, dt = _random_case(20, diagonal, dtype, models=5)
+    if shared_drive:  # only the weights are batched (perturbed copies of one model)
+        drive = drive[0]
+
+    def batched(d, w):
+        in_dims = (None if shared_drive else 0, 0)
+        return torch.vmap(lambda dk, wk: euler_recurrence(dk, wk, dt, "tanh"), in_dims)(d, w)
+
+    def separate(d, w, step, act):
+        return torch.stack(
+            [
+                euler_recurrence_reference(d if shared_drive else d[k], w[k], step, act)
+                for k in range(w.shape[0])
+            ]
+        )
+
+    upstream = torch.randn(
+        5, *drive.shape[-3:], generator=torch.Generator().manual_seed(1), dtype=torch.float64
+    ).to(dtype)
+    got = _values_and_grads(batched, drive, recurrent, upstream)
+    want = _values_and_grads(lambda d, w: separate(d, w, dt, "tanh"), drive, recurrent, upstream)
+    for value, expected in zip(got, want, strict=True):
+        assert _relative_error(value, expected) <= TOLERANCE[dtype]
+    assert calls == [5]  # the five models ran as one kernel call (model axis 5)
+
+
+def test_vmap_with_nested_jvp_and_grad_falls_back_correctly():
+    """vmap(jvp(...)) and vmap(grad(...)) have no fused rule: they must still be exact."""
+    pytest.importorskip("numba")
+    drive, recurrent, dt = _random_case(21, False, torch.float64, models=3)
+    tangent = torch.ones_like(drive[0])
+
+    def directional(d):
+        return torch.func.jvp(lambda x: euler_recurrence(x, recurrent[0], dt), (d,), (tangent,))[1]
+
+    def reference_directional(d):
+        return torch.func.jvp(
+            lambda x: euler_recurrence_reference(x, recurrent[0], dt), (d,), (tangent,)
+        )[1]
+
+    expected = torch.stack([reference_directional(d) for d in drive])
+    assert _relative_error(torch.vmap(directional)(drive), expected) <= 1e-10
+
+    def grad_of(run):
+        return torch.func.grad(lambda w: run(drive[0], w, dt).square().sum())
+
+    batched = torch.vmap(grad_of(euler_recurrence))(recurrent)
+    separate = torch.stack([grad_of(euler_recurrence_reference)(w) for w in recurrent])
+    assert _relative_error(batched, separate) <= 1e-10
+
+
 # ---- scan (linear, diagonal) -------------------------------------------------------------
 
 

@@ -42,8 +42,9 @@ def _random_layer(seed, diagonal, dtype, with_bias=True):
 
 
 def _relative_error(value, expected):
+    value, expected = value.detach().double(), expected.detach().double()
     scale = expected.abs().max().clamp_min(1e-30)
-    return float((value.double() - expected.double()).abs().max().detach() / scale)
+    return float((value - expected).abs().max() / scale)
 
 
 def _outputs_and_grads(layer, args, upstream):

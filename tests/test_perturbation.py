@@ -396,7 +396,9 @@ def test_adversarial_works_with_batched_recurrent_models():
         ("diagonal", "softplus", "auto"),
         ("diagonal", "exp", "reference"),
         ("symmetric", "softplus", "reference"),
+        ("symmetric", "softplus", "auto"),
         ("dense", "direct", "reference"),
+        ("dense", "direct", "auto"),
     ],
 )
 def test_continuous_rnn_matches_reference_loop(structure, parametrization, backend):
@@ -432,6 +434,30 @@ def test_continuous_rnn_reference_backend_is_evaluated_by_vmap():
         warnings.simplefilter("error")
         curve = perturbation_error(model, x, y, [0.0, 0.1], samples=2, mode="adversarial")
     assert curve.meta["evaluation"] == "vmap"
+
+
+def test_continuous_rnn_perturbed_copies_run_as_one_numba_call(monkeypatch):
+    """On CPU the vmapped batch of perturbed models is one fused kernel call per pass."""
+    pytest.importorskip("numba")
+    from curse_of_memory.kernels import _numba_cpu
+
+    model_axis_sizes = []
+    original = _numba_cpu.run_forward
+
+    def counting(drive, *args, **kwargs):
+        model_axis_sizes.append(drive.shape[0])
+        return original(drive, *args, **kwargs)
+
+    monkeypatch.setattr(_numba_cpu, "run_forward", counting)
+    torch.manual_seed(7)
+    model = ContinuousRNN(4, structure="symmetric", dt=0.5).double()
+    x, y = _randn(3, 6, 1, seed=14), _randn(3, 6, 1, seed=15)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback to the loop
+        curve = perturbation_error(model, x, y, [0.0, 0.1, 1.0], samples=3)
+    assert curve.meta["evaluation"] == "vmap"
+    # beta = 0 is the unperturbed model (the fused layer); 2 betas x 3 samples: one call
+    assert model_axis_sizes == [6]
 
 
 # ----------------------------------------------------------------------------- sobolev loss

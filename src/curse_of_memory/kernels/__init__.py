@@ -61,11 +61,26 @@ def available_backends() -> tuple[str, ...]:
 def _is_transformed(*tensors: torch.Tensor) -> bool:
     """True for tensors under a functorch transform (``vmap``, ``jvp``, ``grad``: e.g. a
     batch of perturbed models) or carrying a forward-mode tangent (``forward_ad``, used by
-    the memory function's linear response). Data-dependent checks cannot run on them and
-    the fused kernels have no rules for them, so they go to the reference loop."""
+    the memory function's linear response). Data-dependent checks cannot run on them."""
     return any(
         torch._C._functorch.is_functorch_wrapped_tensor(t)
         or fwAD.unpack_dual(t).tangent is not None
+        for t in tensors
+    )
+
+
+def _only_vmapped(*tensors: torch.Tensor) -> bool:
+    """True if every transformed tensor is a ``vmap`` batch (no tangent, no grad wrapper).
+
+    The fused kernels have a vmap rule (the vmapped dimension becomes their model axis)
+    but no rule for ``jvp``/forward-mode AD/``grad``.
+    """
+    return all(
+        fwAD.unpack_dual(t).tangent is None
+        and (
+            not torch._C._functorch.is_functorch_wrapped_tensor(t)
+            or torch._C._functorch.is_batchedtensor(t)
+        )
         for t in tensors
     )
 
@@ -131,10 +146,15 @@ def _resolve_backend(
     linear_diagonal = activation == "linear" and diagonal
     fused_dtype = drive.dtype in _FUSED_DTYPES
     if backend == "auto":
-        if _is_transformed(drive, recurrent):  # the fused kernels have no vmap/jvp rule
-            return "reference"
+        transformed = _is_transformed(drive, recurrent)
+        if transformed and not _only_vmapped(drive, recurrent):
+            return "reference"  # jvp / forward-mode AD / grad: no rule in the fused kernels
         if drive.device.type == "cpu" and fused_dtype and _numba_installed():
-            return "numba"
+            return "numba"  # under vmap too: the batch of models becomes the model axis
+        if transformed:  # the scan's stability check reads values: not under vmap
+            return (
+                "triton" if drive.is_cuda and fused_dtype and _triton_installed() else "reference"
+            )
         if linear_diagonal and scan_is_stable(recurrent, dt):
             return "scan"
         if drive.is_cuda and fused_dtype and _triton_installed():

@@ -24,7 +24,10 @@ from __future__ import annotations
 from types import ModuleType
 
 import torch
+import torch.autograd.forward_ad as fwAD
 from torch.autograd.function import once_differentiable
+
+from curse_of_memory.kernels.reference import euler_recurrence_reference_models
 
 
 def previous_states(states: torch.Tensor) -> torch.Tensor:
@@ -32,27 +35,70 @@ def previous_states(states: torch.Tensor) -> torch.Tensor:
     return torch.cat([torch.zeros_like(states[:, :, :1]), states[:, :, :-1]], dim=2)
 
 
+def _has_tangent_or_wrapper(*tensors: torch.Tensor) -> bool:
+    """True if a tensor is wrapped by a functorch transform or carries a forward-AD tangent."""
+    return any(
+        torch._C._functorch.is_functorch_wrapped_tensor(t)
+        or fwAD.unpack_dual(t).tangent is not None
+        for t in tensors
+    )
+
+
+def _to_model_axis(tensor: torch.Tensor, dim: int | None, size: int) -> torch.Tensor:
+    """Put the vmapped dimension first (expanding an unbatched tensor), then merge it
+    with the model axis: ``(size, K, ...) -> (size * K, ...)``."""
+    tensor = tensor.movedim(dim, 0) if dim is not None else tensor.expand(size, *tensor.shape)
+    return tensor.reshape(size * tensor.shape[1], *tensor.shape[2:])
+
+
 class FusedEulerRecurrence(torch.autograd.Function):
     """Euler recurrence for K models with a hand-written BPTT backward.
 
     ``apply(drive, recurrent, dt, activation, engine)`` with ``drive`` ``(K, B, T, m)``
     and ``recurrent`` ``(K, m)`` (diagonal W) or ``(K, m, m)`` (dense W); returns
-    ``(K, B, T, m)`` states h_1..h_T.
+    ``(states, derivative)``: ``(K, B, T, m)`` states h_1..h_T and sigma' (saved for the
+    backward pass; empty when not needed).
+
+    Under ``torch.vmap`` (e.g. a batch of perturbed models) the vmapped dimension is
+    folded into the model axis K, so the whole batch of models is one kernel call
+    (:meth:`vmap`). Other transforms (``jvp``, forward-mode AD, ``grad``) have no rule
+    here; :func:`curse_of_memory.kernels.euler_recurrence` sends them to the reference.
     """
 
     @staticmethod
-    def forward(ctx, drive, recurrent, dt, activation, engine):  # noqa: D102
-        need_grad = bool(ctx.needs_input_grad[0] or ctx.needs_input_grad[1])
-        states, derivative = engine.run_forward(drive, recurrent, dt, activation, need_grad)
-        if need_grad:
-            ctx.save_for_backward(states, derivative, recurrent)
+    def forward(drive, recurrent, dt, activation, engine):  # noqa: D102
+        need_grad = drive.requires_grad or recurrent.requires_grad
+        return engine.run_forward(drive, recurrent, dt, activation, need_grad)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):  # noqa: D102
+        _, recurrent, dt, _, engine = inputs
+        states, derivative = output
+        ctx.mark_non_differentiable(derivative)
+        ctx.save_for_backward(states, derivative, recurrent)
         ctx.dt = dt
         ctx.engine = engine
-        return states
+
+    @staticmethod
+    def vmap(info, in_dims, drive, recurrent, dt, activation, engine):  # noqa: D102
+        size = info.batch_size
+        drive = _to_model_axis(drive, in_dims[0], size)
+        recurrent = _to_model_axis(recurrent, in_dims[1], size)
+        if _has_tangent_or_wrapper(drive, recurrent):  # nested transforms: plain torch loop
+            states = euler_recurrence_reference_models(drive, recurrent, dt, activation)
+            derivative = states.new_empty(0, 0, 0, 0)
+        else:
+            states, derivative = FusedEulerRecurrence.apply(
+                drive, recurrent, dt, activation, engine
+            )
+        batched_states = states.reshape(size, -1, *states.shape[1:])
+        if derivative.shape == states.shape:
+            return (batched_states, derivative.reshape(batched_states.shape)), (0, 0)
+        return (batched_states, derivative), (0, None)  # an unused placeholder
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_states):  # noqa: D102
+    def backward(ctx, grad_states, _grad_derivative):  # noqa: D102
         states, derivative, recurrent = ctx.saved_tensors
         need_weight_grad = ctx.needs_input_grad[1]
         if hasattr(ctx.engine, "run_backward_with_weight_grad"):
@@ -85,4 +131,5 @@ def fused_euler_recurrence(
     engine: ModuleType,
 ) -> torch.Tensor:
     """K-model Euler recurrence through ``engine`` (inputs already validated)."""
-    return FusedEulerRecurrence.apply(drive, recurrent, dt, activation, engine)
+    states, _ = FusedEulerRecurrence.apply(drive, recurrent, dt, activation, engine)
+    return states
