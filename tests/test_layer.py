@@ -139,16 +139,80 @@ def test_model_forward_equals_readout_of_hidden_states():
             assert _relative_error(got, want) <= 1e-10
 
 
-def test_layer_under_vmap_uses_the_reference_composition():
-    """Batches of perturbed weights (torch.func.vmap) take the differentiable torch path."""
+def _count_layer_calls(monkeypatch) -> list[int]:
+    """Record the model-axis size K of every fused layer forward call."""
+    from curse_of_memory.kernels import _numba_layer
+
+    sizes = []
+    original = _numba_layer.layer_forward
+
+    def counting(x, input_t, *args):
+        sizes.append(input_t.shape[0])
+        return original(x, input_t, *args)
+
+    monkeypatch.setattr(_numba_layer, "layer_forward", counting)
+    return sizes
+
+
+@pytest.mark.parametrize("batched_x", [False, True])
+@pytest.mark.parametrize("diagonal", [True, False])
+def test_layer_under_vmap_is_one_fused_call_and_matches_reference(monkeypatch, batched_x, diagonal):
+    """A vmapped batch of layers (e.g. perturbed copies) runs as one K-model kernel call."""
+    pytest.importorskip("numba")
+    sizes = _count_layer_calls(monkeypatch)
     generator = torch.Generator().manual_seed(4)
-    x = torch.randn(3, 5, 1, dtype=torch.float64, generator=generator)
-    u = torch.randn(4, 1, dtype=torch.float64, generator=generator)
-    w = -torch.rand(6, 4, dtype=torch.float64, generator=generator)  # 6 diagonal W's
-    c = torch.randn(1, 4, dtype=torch.float64, generator=generator)
-    batched = torch.func.vmap(lambda wk: euler_rnn_layer(x, u, None, wk, c, None, 0.5, "tanh"))(w)
-    expected = torch.stack([_reference_layer(x, u, None, wk, c, None, 0.5, "tanh") for wk in w])
-    assert _relative_error(batched, expected) <= 1e-12
+
+    def randn(*shape):
+        return torch.randn(*shape, dtype=torch.float64, generator=generator)
+
+    models, m = 6, 4
+    x = randn(models, 19, 5, 2) if batched_x else randn(19, 5, 2)
+    w = -torch.rand(models, m, dtype=torch.float64, generator=generator)
+    if not diagonal:
+        w = randn(models, m, m) / 2 - torch.eye(m, dtype=torch.float64)
+    args = [x, randn(models, m, 2), randn(models, m), w, randn(models, 3, m), randn(models, 3)]
+    x_dim = 0 if batched_x else None
+
+    def batched(*a):
+        layer = lambda *one: euler_rnn_layer(*one, 0.5, "tanh")  # noqa: E731
+        return torch.vmap(layer, in_dims=(x_dim, 0, 0, 0, 0, 0))(*a)
+
+    def separate(*a):
+        return torch.stack(
+            [
+                _reference_layer(
+                    a[0][k] if batched_x else a[0], *(t[k] for t in a[1:]), 0.5, "tanh"
+                )
+                for k in range(models)
+            ]
+        )
+
+    upstream = randn(models, 19, 5, 3)
+    got = _outputs_and_grads(batched, args, upstream)
+    want = _outputs_and_grads(separate, args, upstream)
+    for index, (value, expected) in enumerate(zip(got, want, strict=True)):
+        assert _relative_error(value, expected) <= 1e-10, f"output/grad {index}"
+    assert sizes == [models]  # all six layers in one call
+
+
+def test_layer_under_vmap_of_forward_ad_falls_back_to_torch():
+    """vmap over jvp (no fused rule for forward-mode AD) still gives exact derivatives."""
+    generator = torch.Generator().manual_seed(8)
+    x = torch.randn(4, 3, 5, 1, dtype=torch.float64, generator=generator)
+    u, c = torch.randn(3, 1, dtype=torch.float64), torch.randn(1, 3, dtype=torch.float64)
+    w = -torch.rand(3, dtype=torch.float64)
+
+    def directional(run):
+        def one(xk):
+            return torch.func.jvp(lambda v: run(v, u, None, w, c, None, 0.5, "tanh"), (xk,), (xk,))[
+                1
+            ]
+
+        return one
+
+    got = torch.vmap(directional(euler_rnn_layer))(x)
+    expected = torch.stack([directional(_reference_layer)(xk) for xk in x])
+    assert _relative_error(got, expected) <= 1e-10
 
 
 @pytest.mark.parametrize(

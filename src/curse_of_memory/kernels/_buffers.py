@@ -12,6 +12,7 @@ array that the tensor shares memory with).
 
 from __future__ import annotations
 
+import math
 import mmap
 
 import numpy as np
@@ -27,11 +28,13 @@ def _huge_pages_available() -> bool:
 
 def empty_output(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     """Uninitialised contiguous CPU tensor of ``shape``/``dtype`` (float32 or float64)."""
-    count = int(np.prod(shape, dtype=np.int64))
+    count = math.prod(shape)
     numpy_dtype = _NUMPY_DTYPES.get(dtype)
-    nbytes = count * np.dtype(numpy_dtype).itemsize if numpy_dtype is not None else 0
-    if nbytes < HUGE_PAGE_THRESHOLD_BYTES or not _huge_pages_available():
+    if numpy_dtype is None or count * np.dtype(numpy_dtype).itemsize < HUGE_PAGE_THRESHOLD_BYTES:
         return torch.empty(shape, dtype=dtype)
+    if not _huge_pages_available():
+        return torch.empty(shape, dtype=dtype)
+    nbytes = count * np.dtype(numpy_dtype).itemsize
     mapping = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     try:
         mapping.madvise(mmap.MADV_HUGEPAGE)

@@ -75,6 +75,7 @@ class FusedEulerRecurrence(torch.autograd.Function):
         _, recurrent, dt, _, engine = inputs
         states, derivative = output
         ctx.mark_non_differentiable(derivative)
+        ctx.set_materialize_grads(False)  # no zero-filled gradient for the derivative output
         ctx.save_for_backward(states, derivative, recurrent)
         ctx.dt = dt
         ctx.engine = engine
@@ -100,6 +101,8 @@ class FusedEulerRecurrence(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_states, _grad_derivative):  # noqa: D102
         states, derivative, recurrent = ctx.saved_tensors
+        if grad_states is None:  # the states did not reach the loss
+            return None, None, None, None, None
         need_weight_grad = ctx.needs_input_grad[1]
         if hasattr(ctx.engine, "run_backward_with_weight_grad"):
             grad_pre, grad_recurrent = ctx.engine.run_backward_with_weight_grad(

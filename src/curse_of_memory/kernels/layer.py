@@ -23,26 +23,30 @@ from torch.autograd.function import once_differentiable
 
 from curse_of_memory.kernels import (
     _is_transformed,
+    _only_vmapped,
     _validated_backend,
     euler_recurrence,
     first_non_finite,
 )
 from curse_of_memory.kernels._buffers import empty_output
+from curse_of_memory.kernels.reference import euler_recurrence_reference_models
 
 
 def _blocked(t: torch.Tensor, block: int) -> torch.Tensor:
-    """``(B, T, c) -> (n_blocks, T, block, c)`` contiguous; padding rows are zero."""
-    batch, length, features = t.shape
+    """``(M, B, T, c) -> (M, n_blocks, T, block, c)`` contiguous; padding rows are zero."""
+    models, batch, length, features = t.shape
     n_blocks = -(-batch // block)
-    padded = t.new_zeros(n_blocks * block, length, features)
-    padded[:batch] = t
-    return padded.view(n_blocks, block, length, features).transpose(1, 2).contiguous()
+    padded = t.new_zeros(models, n_blocks * block, length, features)
+    padded[:, :batch] = t
+    blocked = padded.view(models, n_blocks, block, length, features)
+    return blocked.transpose(2, 3).contiguous()
 
 
 def _unblocked(t: torch.Tensor, batch: int) -> torch.Tensor:
-    """``(n_blocks, T, block, c) -> (batch, T, c)`` (inverse of :func:`_blocked`)."""
-    n_blocks, length, block, features = t.shape
-    return t.transpose(1, 2).reshape(n_blocks * block, length, features)[:batch]
+    """``(M, n_blocks, T, block, c) -> (M, batch, T, c)`` (inverse of :func:`_blocked`)."""
+    models, n_blocks, length, block, features = t.shape
+    flat = t.transpose(2, 3).reshape(models, n_blocks * block, length, features)
+    return flat[:, :batch]
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
@@ -50,42 +54,67 @@ def _numpy(t: torch.Tensor) -> np.ndarray:
 
 
 def _recurrent_arrays(recurrent: torch.Tensor, transpose: bool) -> tuple[np.ndarray, np.ndarray]:
-    """``(diagonal (m,), dense (m, m))`` arrays for the kernels; the unused one is empty.
+    """``(diagonals (K, m), dense (K, m, m))`` arrays for the kernels; the unused one is
+    ``(K, 0)`` / ``(K, 0, 0)``. ``transpose`` passes every dense W_k transposed."""
+    dtype = _numpy(recurrent[:0]).dtype
+    n_models = recurrent.shape[0]
+    if recurrent.dim() == 2:
+        return _numpy(recurrent), np.empty((n_models, 0, 0), dtype=dtype)
+    dense = recurrent.transpose(1, 2) if transpose else recurrent
+    return np.empty((n_models, 0), dtype=dtype), _numpy(dense)
 
-    ``transpose`` passes the dense W transposed (the forward multiplies rows by W^T).
+
+def _merge_vmapped(tensor: torch.Tensor, dim: int | None, size: int, models: int) -> torch.Tensor:
+    """``vmap`` physical tensor -> leading axis ``size * models`` (the kernels' model axis).
+
+    The vmapped dimension moves to the front (an unbatched tensor is expanded); a
+    leading model axis of 1 is expanded to ``models``.
     """
-    dtype = _numpy(recurrent).dtype
-    if recurrent.dim() == 1:
-        return _numpy(recurrent), np.empty((0, 0), dtype=dtype)
-    dense = recurrent.t() if transpose else recurrent
-    return np.empty(0, dtype=dtype), _numpy(dense)
+    tensor = tensor.movedim(dim, 0) if dim is not None else tensor.expand(size, *tensor.shape)
+    if tensor.shape[1] != models:
+        tensor = tensor.expand(size, models, *tensor.shape[2:])
+    return tensor.reshape(size * models, *tensor.shape[2:])
 
 
-class _NumbaRNNLayer(torch.autograd.Function):
-    """Fused CPU layer; ``apply(x, U, b, W, C, d, dt, activation)`` -> ``y (B, T, p)``.
+def _reference_layers(x, input_weight, input_bias, recurrent, readout, readout_bias, dt, act):
+    """Plain torch K-layer forward (``x`` ``(Kx, B, T, d)``, parameters with a model axis)."""
+    inputs = x.expand(input_weight.shape[0], *x.shape[1:])
+    drive = torch.einsum("kbtd,kmd->kbtm", inputs, input_weight) + input_bias[:, None, None, :]
+    states = euler_recurrence_reference_models(drive, recurrent, dt, act)
+    return torch.einsum("kbtm,kpm->kbtp", states, readout) + readout_bias[:, None, None, :]
 
-    ``W`` is ``(m,)`` (diagonal) or ``(m, m)``; ``b``/``d`` are tensors (zeros when the
-    model has no bias; their gradients are then simply not used).
+
+class _NumbaRNNLayers(torch.autograd.Function):
+    """K fused CPU layers with their own weights (one for a single layer).
+
+    ``apply(x, U, b, W, C, d, dt, activation)`` with ``x`` ``(Kx, B, T, d_in)`` (``Kx``
+    is K, or 1 when every layer reads the same inputs), ``U (K, m, d_in)``, ``b (K, m)``,
+    ``W (K, m)`` (diagonal) or ``(K, m, m)``, ``C (K, p, m)``, ``d (K, p)``; returns
+    ``(y, states, derivative)`` with ``y`` ``(K, B, T, p)`` (the other two are saved for
+    the backward pass and not differentiable). Under ``torch.vmap`` the vmapped
+    dimension is folded into K (:meth:`vmap`): a batch of perturbed models is one call.
     """
 
     @staticmethod
-    def forward(ctx, x, input_weight, input_bias, recurrent, readout, readout_bias, dt, activation):  # noqa: D102
+    def forward(x, input_weight, input_bias, recurrent, readout, readout_bias, dt, activation):  # noqa: D102
         from curse_of_memory.kernels import _numba_layer as engine
         from curse_of_memory.kernels._numba_cpu import ACTIVATION_CODES
 
-        batch = x.shape[0]
-        m = input_weight.shape[0]
+        n_models, m = input_bias.shape
+        batch = x.shape[1]
         x_blocked = _blocked(x.detach(), engine.BLOCK)
-        n_blocks, length = x_blocked.shape[:2]
-        shape = (n_blocks, length, engine.BLOCK, m)
+        n_blocks, length = x_blocked.shape[1:3]
+        shape = (n_models, n_blocks, length, engine.BLOCK, m)
         states = empty_output(shape, x.dtype)
-        need_grad = any(ctx.needs_input_grad[:6])
+        tensors = (x, input_weight, input_bias, recurrent, readout, readout_bias)
         # sigma' is needed by the backward pass, except for the linear activation (sigma' = 1)
-        store_derivative = need_grad and activation != "linear"
-        derivative = empty_output(shape, x.dtype) if store_derivative else x.new_empty(0, 0, 0, 0)
+        store_derivative = any(t.requires_grad for t in tensors) and activation != "linear"
+        derivative = (
+            empty_output(shape, x.dtype) if store_derivative else x.new_empty(0, 0, 0, 0, 0)
+        )
         engine.layer_forward(
             x_blocked.numpy(),
-            _numpy(input_weight.t()),
+            _numpy(input_weight.transpose(1, 2)),
             _numpy(input_bias),
             *_recurrent_arrays(recurrent, transpose=True),
             x_blocked.numpy().dtype.type(dt),
@@ -94,28 +123,73 @@ class _NumbaRNNLayer(torch.autograd.Function):
             states.numpy(),
             derivative.numpy(),
         )
-        y = torch.addmm(readout_bias.detach(), states.view(-1, m), readout.detach().t())
-        if need_grad:
-            ctx.save_for_backward(x_blocked, states, derivative, input_weight, recurrent, readout)
-        ctx.dt, ctx.batch = dt, batch
-        return _unblocked(y.view(n_blocks, length, engine.BLOCK, -1), batch)
+        y = torch.baddbmm(
+            readout_bias.detach()[:, None, :],
+            states.view(n_models, -1, m),
+            readout.detach().transpose(1, 2),
+        )
+        y = _unblocked(y.view(n_models, n_blocks, length, engine.BLOCK, -1), batch)
+        return y, states, derivative
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):  # noqa: D102
+        x, input_weight, _, recurrent, readout, _, dt, _ = inputs
+        _, states, derivative = output
+        ctx.mark_non_differentiable(states, derivative)
+        ctx.set_materialize_grads(False)  # no zero-filled gradients for states/derivative
+        ctx.save_for_backward(x, states, derivative, input_weight, recurrent, readout)
+        ctx.dt = dt
+
+    @staticmethod
+    def vmap(
+        info, in_dims, x, input_weight, input_bias, recurrent, readout, readout_bias, dt, activation
+    ):  # noqa: D102
+        size = info.batch_size
+        bias_dim = in_dims[2]  # input_bias is (K, m) per vmapped item
+        n_models = (
+            input_bias.shape[0] if bias_dim is None else input_bias.movedim(bias_dim, 0).shape[1]
+        )
+        params = [
+            _merge_vmapped(t, dim, size, n_models)
+            for t, dim in zip(
+                (input_weight, input_bias, recurrent, readout, readout_bias),
+                in_dims[1:6],
+                strict=True,
+            )
+        ]
+        shared_x = in_dims[0] is None and x.shape[0] == 1
+        x = x if shared_x else _merge_vmapped(x, in_dims[0], size, n_models)
+        if _is_transformed(x, *params):  # nested transforms: plain torch
+            y = _reference_layers(x, *params, dt, activation)
+            placeholder = y.new_empty(0)
+            return (y.view(size, n_models, *y.shape[1:]), placeholder, placeholder), (0, None, None)
+        y, states, derivative = _NumbaRNNLayers.apply(x, *params, dt, activation)
+        batched = (
+            y.view(size, n_models, *y.shape[1:]),
+            states.view(size, n_models, *states.shape[1:]),
+        )
+        if derivative.shape == states.shape:
+            return (*batched, derivative.view(batched[1].shape)), (0, 0, 0)
+        return (*batched, derivative), (0, 0, None)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_y):  # noqa: D102
+    def backward(ctx, grad_y, _grad_states, _grad_derivative):  # noqa: D102
         from curse_of_memory.kernels import _numba_layer as engine
 
-        x_blocked, states, derivative, input_weight, recurrent, readout = ctx.saved_tensors
-        n_blocks, length, block, n_inputs = x_blocked.shape
-        m = states.shape[-1]
-        diagonal = recurrent.dim() == 1
+        x, states, derivative, input_weight, recurrent, readout = ctx.saved_tensors
+        if grad_y is None:  # y did not reach the loss
+            return (None,) * 8
+        n_models, n_blocks, length, block, m = states.shape
+        n_inputs, batch = x.shape[-1], x.shape[1]
+        x_blocked = _blocked(x.detach(), block)
         grad_y_blocked = _blocked(grad_y, block)
         delta = empty_output(tuple(states.shape), states.dtype)
         parts = {
-            "input": x_blocked.new_empty(n_blocks, n_inputs, m),
-            "bias": x_blocked.new_empty(n_blocks, m),
-            "readout": x_blocked.new_empty(n_blocks, readout.shape[0], m),
-            "diagonal": x_blocked.new_empty(n_blocks, m),
+            "input": x.new_empty(n_models, n_blocks, n_inputs, m),
+            "bias": x.new_empty(n_models, n_blocks, m),
+            "readout": x.new_empty(n_models, n_blocks, readout.shape[1], m),
+            "diagonal": x.new_empty(n_models, n_blocks, m),
         }
         engine.layer_backward(
             grad_y_blocked.numpy(),
@@ -125,30 +199,31 @@ class _NumbaRNNLayer(torch.autograd.Function):
             _numpy(readout),
             *_recurrent_arrays(recurrent, transpose=False),
             x_blocked.numpy().dtype.type(ctx.dt),
-            ctx.batch,
+            batch,
             delta.numpy(),
-            parts["input"].numpy(),
-            parts["bias"].numpy(),
-            parts["readout"].numpy(),
-            parts["diagonal"].numpy(),
+            *(part.numpy() for part in parts.values()),
         )
         needs = ctx.needs_input_grad
         grad_x = grad_recurrent = None
-        if needs[0]:  # dL/dx_k = U^T delta_k
-            grad_x = _unblocked(delta @ input_weight.detach(), ctx.batch)
-        if needs[3] and diagonal:
-            grad_recurrent = parts["diagonal"].sum(0)
+        if needs[0]:  # dL/dx_k = U^T delta_k, per model; summed over models for shared x
+            flat = torch.bmm(delta.view(n_models, -1, m), input_weight.detach())
+            grad_x = _unblocked(flat.view(n_models, n_blocks, length, block, n_inputs), batch)
+            if x.shape[0] != n_models:
+                grad_x = grad_x.sum(0, keepdim=True)
+        if needs[3] and recurrent.dim() == 2:
+            grad_recurrent = parts["diagonal"].sum(1)
         elif needs[3]:  # dL/dW = sum_{k >= 1} delta_k h_k^T (h_k: the state before step k)
-            later = delta[:, 1:].reshape(n_blocks, -1, m)  # per block: a view, no copy
-            earlier = states[:, :-1].reshape(n_blocks, -1, m)
-            grad_recurrent = torch.bmm(later.transpose(1, 2), earlier).sum(0)
+            later = delta[:, :, 1:].reshape(n_models * n_blocks, -1, m)  # a view, no copy
+            earlier = states[:, :, :-1].reshape(n_models * n_blocks, -1, m)
+            products = torch.bmm(later.transpose(1, 2), earlier)
+            grad_recurrent = products.view(n_models, n_blocks, m, m).sum(1)
         return (
             grad_x,
-            parts["input"].sum(0).t() if needs[1] else None,
-            parts["bias"].sum(0) if needs[2] else None,
+            parts["input"].sum(1).transpose(1, 2) if needs[1] else None,
+            parts["bias"].sum(1) if needs[2] else None,
             grad_recurrent,
-            parts["readout"].sum(0) if needs[4] else None,
-            grad_y.sum(dim=(0, 1)) if needs[5] else None,
+            parts["readout"].sum(1) if needs[4] else None,
+            grad_y.sum(dim=(1, 2)) if needs[5] else None,
             None,
             None,
         )
@@ -233,13 +308,17 @@ def euler_rnn_layer(
     named = {"x": x, "input_weight": input_weight, "input_bias": input_bias}
     named |= {"recurrent": recurrent, "readout": readout, "readout_bias": readout_bias}
     given = {name: t for name, t in named.items() if t is not None}
-    if resolved != "numba" or _is_transformed(*given.values()):
+    transformed = _is_transformed(*given.values())
+    if resolved != "numba" or (transformed and not _only_vmapped(*given.values())):
         drive = F.linear(x, input_weight, input_bias)
         states = euler_recurrence(drive, recurrent, dt, activation, backend)
         return F.linear(states, readout, readout_bias)
-    bad = first_non_finite(given)
-    if bad is not None:
-        raise ValueError(f"{bad} contains NaN or infinite values")
+    if not transformed:  # data-dependent: not possible on vmapped tensors
+        bad = first_non_finite(given)
+        if bad is not None:
+            raise ValueError(f"{bad} contains NaN or infinite values")
     bias = input_bias if input_bias is not None else x.new_zeros(m)
     out_bias = readout_bias if readout_bias is not None else x.new_zeros(readout.shape[0])
-    return _NumbaRNNLayer.apply(x, input_weight, bias, recurrent, readout, out_bias, dt, activation)
+    stacked = (x, input_weight, bias, recurrent, readout, out_bias)
+    y, _, _ = _NumbaRNNLayers.apply(*(t[None] for t in stacked), dt, activation)
+    return y.squeeze(0)
