@@ -14,7 +14,9 @@ Cases, all timed in the same run so ratios are comparable:
   as one vmapped batch vs one copy at a time.
 
 CPU always; the same cases on CUDA when a GPU is present (cuDNN RNN, triton, scan).
-Times are the median over repeats after warm-up. Results go to a JSON file.
+Times are the median over repeats after warm-up; the variants of one group are timed
+round-robin (interleaved), so load bursts on a shared machine hit them alike.
+Results go to a JSON file.
 """
 
 from __future__ import annotations
@@ -101,18 +103,32 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _median_time(step: Callable[[], None], device: torch.device, warmup: int, repeats: int):
-    """Median and all wall times (s) of ``step`` after ``warmup`` untimed calls."""
-    for _ in range(warmup):
-        step()
+def _timed_call(step: Callable[[], None], device: torch.device) -> float:
+    start = time.perf_counter()
+    step()
     _synchronize(device)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        _synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), times
+    return time.perf_counter() - start
+
+
+def _time_group_interleaved(
+    steps: dict[str, Callable[[], None]], counts: dict[str, int], device: torch.device
+) -> dict[str, list[float]]:
+    """Wall times (s) of every variant of one group, measured round-robin.
+
+    Round r times each variant that still needs a sample once, so a burst of load on
+    this (shared, noisy) machine hits the variants of a group alike and the ratios stay
+    meaningful. Every variant is warmed up first (compilation, allocator caches).
+    """
+    for name, step in steps.items():
+        for _ in range(1 if counts[name] < max(counts.values()) else 2):
+            step()
+    _synchronize(device)
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for round_index in range(max(counts.values())):
+        for name, step in steps.items():
+            if round_index < counts[name]:
+                times[name].append(_timed_call(step, device))
+    return times
 
 
 def _training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
@@ -220,27 +236,33 @@ def _run_device(device: torch.device, args, progress: bool) -> list[dict]:
     cases += list(_linear_cases(device, args.quick, linear_backends))
     cases += list(model_batch_cases(device, fast, _TorchRNN))
     cases += list(perturbation_cases(device, args.quick))
+    groups: dict[str, list[tuple[str, Callable]]] = {}
+    for group, variant, make in cases:
+        groups.setdefault(group, []).append((variant, make))
     rows = []
-    for group, variant, make in tqdm(cases, desc=str(device), disable=not progress):
-        torch.manual_seed(0)
-        step = make()
-        slow = (
-            "official" in variant
-            or "reference" in variant
-            or variant in (SEQUENTIAL, ONE_AFTER_ANOTHER, ONE_COPY_AT_A_TIME)
-        )
-        # slow baselines: fewer repeats (still >= 3) to keep the run short
-        count = max(3, repeats // 3) if slow else repeats
-        median, times = _median_time(step, device, warmup=1 if slow else 2, repeats=count)
-        rows.append(
-            {
-                "device": str(device),
-                "group": group,
-                "variant": variant,
-                "median_s": median,
-                "times_s": times,
-            }
-        )
+    for group, variants in tqdm(groups.items(), desc=str(device), disable=not progress):
+        steps, counts = {}, {}
+        for variant, make in variants:
+            torch.manual_seed(0)
+            steps[variant] = make()
+            slow = (
+                "official" in variant
+                or "reference" in variant
+                or variant in (SEQUENTIAL, ONE_AFTER_ANOTHER, ONE_COPY_AT_A_TIME)
+            )
+            # slow baselines: fewer repeats (still >= 3) to keep the run short
+            counts[variant] = max(3, repeats // 3) if slow else repeats
+        times = _time_group_interleaved(steps, counts, device)
+        for variant, samples in times.items():
+            rows.append(
+                {
+                    "device": str(device),
+                    "group": group,
+                    "variant": variant,
+                    "median_s": statistics.median(samples),
+                    "times_s": samples,
+                }
+            )
     _add_ratios(rows)
     return rows
 

@@ -18,6 +18,11 @@ Backends (all compute h_{k+1} = h_k + dt sigma(W h_k + drive_k), h_0 = 0, SPEC e
 On CPU the compiled sequential loop does O(T) work with no per-step overhead and
 was measured faster than the scan for every size tried (see BENCHMARKS.md), so
 ``auto`` prefers numba there and uses the scan when numba is missing.
+
+Under ``torch.vmap`` (a batch of perturbed or independently seeded models) the fused
+kernels fold the vmapped dimension into their model axis, so the whole batch is one
+kernel call; under ``jvp``, forward-mode AD or ``torch.func.grad`` ``auto`` uses the
+reference loop (the fused kernels have no rules for those).
 """
 
 from __future__ import annotations
