@@ -12,6 +12,10 @@ Cases, all timed in the same run so ratios are comparable:
 * ``models`` and ``perturb`` (``batched_cases.py``): 16 models trained in one call vs
   16 torch.nn.RNN steps one after another; a perturbation curve of 36 perturbed copies
   as one vmapped batch vs one copy at a time.
+* ``epoch``: one epoch of the Figure 2 training run (tanh, m = 64, 12,800 sequences,
+  batch 128) through ``curse_of_memory.training.train``.
+
+On CUDA the training steps also run at m = 256 and batch 1024.
 
 CPU always; the same cases on CUDA when a GPU is present (cuDNN RNN, triton, scan).
 Times are the median over repeats after warm-up; the variants of one group are timed
@@ -44,6 +48,8 @@ from tqdm import tqdm
 
 from curse_of_memory.kernels import available_backends, euler_recurrence
 from curse_of_memory.models import ContinuousRNN
+from curse_of_memory.targets import make_dataset
+from curse_of_memory.training import train
 
 SEQUENTIAL = "euler_recurrence[reference] (torch loop)"
 
@@ -158,11 +164,14 @@ def _continuous_rnn(m: int, structure: str, dt: float, backend: str) -> nn.Modul
 
 def _train_cases(device: torch.device, quick: bool, backends: list[str]):
     """Yield (label, variant, make_step) for the training-step comparison."""
-    widths = (16, 64)
+    # issue 5's GPU goal also names m = 256 and batch 1024
+    gpu = device.type == "cuda"
+    sizes = [(m, batch) for m in (16, 64, 256) for batch in (128, 1024)] if gpu else []
+    sizes = sizes or [(16, 128), (64, 128)]
     structures = ("diagonal", "symmetric", "dense")
-    batch, length, dt = 128, 100, 0.1
+    length, dt = 100, 0.1
     for structure in structures:
-        for m in widths:
+        for m, batch in sizes:
             group = f"train {structure} m={m} T={length} B={batch}"
             generator = torch.Generator().manual_seed(m)
             x = torch.randn(batch, length, 1, generator=generator).to(device)
@@ -183,7 +192,7 @@ def _train_cases(device: torch.device, quick: bool, backends: list[str]):
                         )
                     ),
                 )
-            if structure != "dense" and not (quick and m > 16):
+            if structure != "dense" and not (quick and m > 16) and m <= 64 and batch == 128:
                 yield (
                     group,
                     "official-style loop (float64)",
@@ -193,6 +202,32 @@ def _train_cases(device: torch.device, quick: bool, backends: list[str]):
                         )
                     ),
                 )
+
+
+def _epoch_cases(device: torch.device, backends: list[str]):
+    """One epoch of the Figure 2 training run (goal 5): tanh, m = 64, 12,800 training
+    sequences of length 100, batch 128 (100 steps), through ``training.train``.
+    1000 epochs take 1000 times as long."""
+    dataset = make_dataset(
+        "pol", n=16_000, length=100, dt=0.1, dtype=torch.float32, device=device
+    )  # split 0.8 / 0.1 / 0.1: 12,800 training sequences
+    group = "Figure 2 epoch: tanh m=64, 12,800 sequences, batch 128"
+    models = {"torch.nn.RNN": lambda: _TorchRNN(64)}
+    for backend in backends:
+        models[f"ContinuousRNN[{backend}]"] = lambda backend=backend: _continuous_rnn(
+            64, "diagonal", 0.1, backend
+        )
+    for variant, build in models.items():
+
+        def make(build=build) -> Callable[[], None]:
+            model = build().to(device)
+
+            def epoch() -> None:
+                train(model, dataset, epochs=1, batch_size=128, lr=1e-3, progress=False)
+
+            return epoch
+
+        yield group, variant, make
 
 
 def _linear_cases(device: torch.device, quick: bool, backends: list[str]):
@@ -235,6 +270,7 @@ def _run_device(device: torch.device, args, progress: bool) -> list[dict]:
     cases = list(_train_cases(device, args.quick, train_backends))
     cases += list(_linear_cases(device, args.quick, linear_backends))
     cases += list(model_batch_cases(device, fast, _TorchRNN))
+    cases += list(_epoch_cases(device, fast))
     cases += list(perturbation_cases(device, args.quick))
     groups: dict[str, list[tuple[str, Callable]]] = {}
     for group, variant, make in cases:
@@ -246,7 +282,8 @@ def _run_device(device: torch.device, args, progress: bool) -> list[dict]:
             torch.manual_seed(0)
             steps[variant] = make()
             slow = (
-                "official" in variant
+                group.startswith("Figure 2 epoch")
+                or "official" in variant
                 or "reference" in variant
                 or variant in (SEQUENTIAL, ONE_AFTER_ANOTHER, ONE_COPY_AT_A_TIME)
             )
