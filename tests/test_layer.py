@@ -283,3 +283,25 @@ def test_empty_output_large_and_small(dtype):
         assert tensor.shape == shape and tensor.dtype == dtype and tensor.is_contiguous()
         tensor.fill_(2.5)  # writable, every element
         assert float(tensor.sum()) == 2.5 * tensor.numel()
+
+
+def test_layer_without_grad_keeps_no_states(monkeypatch):
+    """Under no_grad the kernel writes the outputs only (states/sigma' arrays are empty)."""
+    pytest.importorskip("numba")
+    from curse_of_memory.kernels import _numba_layer
+
+    stored = []
+    original = _numba_layer.layer_forward
+
+    def recording(*args):
+        stored.append((args[-2].size, args[-1].size))  # states, derivative
+        return original(*args)
+
+    monkeypatch.setattr(_numba_layer, "layer_forward", recording)
+    model = ContinuousRNN(5, structure="dense", parametrization="direct").double()
+    x = torch.randn(4, 6, 1, dtype=torch.float64)
+    with torch.no_grad():
+        y = model(x)
+    expected = model.readout(model.hidden_states(x))
+    assert stored == [(0, 0)]
+    assert _relative_error(y, expected) <= 1e-12

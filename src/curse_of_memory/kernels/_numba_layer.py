@@ -14,10 +14,11 @@ contiguous ``(BLOCK, features)`` matrix. Measured on the 2-core CPU VM (float32,
 are gathered from a ``(B, T, m)`` tensor. Rows of a ragged last block that hold no
 sequence are written as zeros and never read.
 
-The input map and the readout's gradient are computed inside the loops, so the
-``(B, T, m)`` drive and the gradient w.r.t. the states never exist as tensors. The
-recurrent-weight gradient of dense W and the readout itself are single large matrix
-products done by torch outside (see :mod:`curse_of_memory.kernels.layer`).
+The input map, the readout and the readout's gradient are computed inside the loops,
+so the ``(B, T, m)`` drive and the gradient w.r.t. the states never exist as tensors,
+and without a gradient the states are not stored either (a batch of perturbed copies
+then needs memory for its outputs only). The recurrent-weight gradient of dense W is
+one large matrix product done by torch outside (see :mod:`curse_of_memory.kernels.layer`).
 """
 
 from __future__ import annotations
@@ -30,9 +31,43 @@ from curse_of_memory.kernels._numba_cpu import _activate
 BLOCK = 16
 
 
+@numba.njit(inline="always", error_model="numpy")
+def _readout_rows(h, readout, readout_bias, out, accumulator):
+    """``out[b, o] = d_o + sum_i C[o, i] h[b, i]`` for the ``count`` rows of ``h``.
+
+    The rows are the innermost loop: ``count`` independent sums (no loop-carried
+    dependency through one accumulator), cheap even without SIMD.
+    """
+    count, m = h.shape
+    for o in range(readout.shape[0]):
+        row = readout[o]
+        for b in range(count):
+            accumulator[b] = readout_bias[o]
+        for i in range(m):
+            weight = row[i]
+            for b in range(count):
+                accumulator[b] += weight * h[b, i]
+        for b in range(count):
+            out[b, o] = accumulator[b]
+
+
 @numba.njit(parallel=True, cache=True, error_model="numpy")
-def layer_forward(x, input_t, bias, diagonal, weight_t, dt, code, batch, states, derivative):
-    """Hidden states (and sigma') of K layers for every block.
+def layer_forward(
+    x,
+    input_t,
+    bias,
+    diagonal,
+    weight_t,
+    readout,
+    readout_bias,
+    dt,
+    code,
+    batch,
+    outputs,
+    states,
+    derivative,
+):
+    """Outputs y (and, for the backward pass, states and sigma') of K layers.
 
     Parameters
     ----------
@@ -42,16 +77,20 @@ def layer_forward(x, input_t, bias, diagonal, weight_t, dt, code, batch, states,
     diagonal: ``(K, m)`` diagonals of W_k, used when ``weight_t`` is ``(K, 0, 0)``.
     weight_t: ``(K, m, m)`` transposed dense W_k, ``weight_t[k, j, i] = W_k[i, j]``, or
         ``(K, 0, 0)``.
+    readout: ``(K, p, m)`` readout matrices C_k; readout_bias: ``(K, p)`` d_k.
     dt: Euler step (dtype of ``x``).
     code: activation code (see :mod:`._numba_cpu`).
     batch: number of real sequences B (rows beyond it in the last block are padding).
-    states: ``(K, n_blocks, T, BLOCK, m)`` output h_1..h_T.
+    outputs: ``(K, n_blocks, T, BLOCK, p)`` output y_k = C h_{k+1} + d.
+    states: ``(K, n_blocks, T, BLOCK, m)`` output h_1..h_T, or an empty
+        ``(0, 0, 0, 0, 0)`` array when no gradient is needed.
     derivative: same shape, output sigma'(W h_k + drive_k), or an empty
         ``(0, 0, 0, 0, 0)`` array when it is not needed (no gradient, or linear).
     """
     _, n_blocks, length, _, n_inputs = x.shape
     n_models, m = bias.shape
     dense = weight_t.shape[1] > 0
+    store_states = states.shape[0] > 0
     store = derivative.shape[0] > 0
     shared_x = x.shape[0] == 1
     for n in numba.prange(n_models * n_blocks):
@@ -65,6 +104,8 @@ def layer_forward(x, input_t, bias, diagonal, weight_t, dt, code, batch, states,
         sig = np.empty(size, dtype=x.dtype)
         dsig = np.empty(size, dtype=x.dtype)
         h_flat, pre_flat = h.reshape(size), pre.reshape(size)
+        accumulator = np.empty(count, dtype=x.dtype)
+        c, d = readout[model], readout_bias[model]
         for k in range(length):
             if dense:
                 np.dot(h, w_t, pre)  # row b: (W h_b)^T
@@ -82,12 +123,18 @@ def layer_forward(x, input_t, bias, diagonal, weight_t, dt, code, batch, states,
                     for i in range(m):
                         pre_b[i] += x_bj * column[i]
             _activate(pre_flat, code, sig, dsig)
-            out = states[model, block, k].reshape(BLOCK * m)
             for e in range(size):  # SPEC eq 3, Euler
                 h_flat[e] += dt * sig[e]
-                out[e] = h_flat[e]
-            for e in range(BLOCK * m - size):  # padding rows of a ragged block
-                out[size + e] = 0.0
+            y_rows = outputs[model, block, k]
+            _readout_rows(h, c, d, y_rows, accumulator)
+            for b in range(count, BLOCK):  # padding rows of a ragged block
+                y_rows[b, :] = 0.0
+            if store_states:
+                out = states[model, block, k].reshape(BLOCK * m)
+                for e in range(size):
+                    out[e] = h_flat[e]
+                for e in range(BLOCK * m - size):
+                    out[size + e] = 0.0
             if store:
                 out = derivative[model, block, k].reshape(BLOCK * m)
                 for e in range(size):

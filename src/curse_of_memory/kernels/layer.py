@@ -105,30 +105,29 @@ class _NumbaRNNLayers(torch.autograd.Function):
         x_blocked = _blocked(x.detach(), engine.BLOCK)
         n_blocks, length = x_blocked.shape[1:3]
         shape = (n_models, n_blocks, length, engine.BLOCK, m)
-        states = empty_output(shape, x.dtype)
         tensors = (x, input_weight, input_bias, recurrent, readout, readout_bias)
+        need_grad = any(t.requires_grad for t in tensors)
+        empty = x.new_empty(0, 0, 0, 0, 0)
+        states = empty_output(shape, x.dtype) if need_grad else empty
         # sigma' is needed by the backward pass, except for the linear activation (sigma' = 1)
-        store_derivative = any(t.requires_grad for t in tensors) and activation != "linear"
-        derivative = (
-            empty_output(shape, x.dtype) if store_derivative else x.new_empty(0, 0, 0, 0, 0)
-        )
+        store_derivative = need_grad and activation != "linear"
+        derivative = empty_output(shape, x.dtype) if store_derivative else empty
+        y = empty_output((*shape[:-1], readout.shape[1]), x.dtype)
         engine.layer_forward(
             x_blocked.numpy(),
             _numpy(input_weight.transpose(1, 2)),
             _numpy(input_bias),
             *_recurrent_arrays(recurrent, transpose=True),
+            _numpy(readout),
+            _numpy(readout_bias),
             x_blocked.numpy().dtype.type(dt),
             ACTIVATION_CODES[activation],
             batch,
+            y.numpy(),
             states.numpy(),
             derivative.numpy(),
         )
-        y = torch.baddbmm(
-            readout_bias.detach()[:, None, :],
-            states.view(n_models, -1, m),
-            readout.detach().transpose(1, 2),
-        )
-        y = _unblocked(y.view(n_models, n_blocks, length, engine.BLOCK, -1), batch)
+        y = _unblocked(y, batch)
         return y, states, derivative
 
     @staticmethod
@@ -164,13 +163,12 @@ class _NumbaRNNLayers(torch.autograd.Function):
             placeholder = y.new_empty(0)
             return (y.view(size, n_models, *y.shape[1:]), placeholder, placeholder), (0, None, None)
         y, states, derivative = _NumbaRNNLayers.apply(x, *params, dt, activation)
-        batched = (
-            y.view(size, n_models, *y.shape[1:]),
-            states.view(size, n_models, *states.shape[1:]),
-        )
-        if derivative.shape == states.shape:
-            return (*batched, derivative.view(batched[1].shape)), (0, 0, 0)
-        return (*batched, derivative), (0, 0, None)
+        outputs, out_dims = [y.view(size, n_models, *y.shape[1:])], [0]
+        for saved in (states, derivative):  # empty placeholders when not needed
+            batched = saved.numel() > 0 and saved.shape[0] == size * n_models
+            outputs.append(saved.view(size, n_models, *saved.shape[1:]) if batched else saved)
+            out_dims.append(0 if batched else None)
+        return tuple(outputs), tuple(out_dims)
 
     @staticmethod
     @once_differentiable
@@ -320,5 +318,7 @@ def euler_rnn_layer(
     bias = input_bias if input_bias is not None else x.new_zeros(m)
     out_bias = readout_bias if readout_bias is not None else x.new_zeros(readout.shape[0])
     stacked = (x, input_weight, bias, recurrent, readout, out_bias)
+    if not torch.is_grad_enabled():  # e.g. evaluation: nothing is kept for a backward pass
+        stacked = tuple(t.detach() for t in stacked)
     y, _, _ = _NumbaRNNLayers.apply(*(t[None] for t in stacked), dt, activation)
     return y.squeeze(0)
