@@ -5,13 +5,15 @@
 
 :func:`euler_rnn_layer` is what :class:`~curse_of_memory.models.ContinuousRNN` calls.
 With the ``numba`` backend (the ``auto`` choice for float32/float64 CPU tensors) the
-layer runs as one autograd function over :mod:`._numba_layer`: the input map and
-the readout's gradient are folded into the compiled loops, so one training step
-does not materialise the ``(B, T, m)`` drive, the gradient w.r.t. the states, or
-the small-inner-dimension matrix products torch would use for them. Every other
-backend (and any functorch transform or forward-mode AD) runs the composition
-``linear -> euler_recurrence -> linear``, which is also the reference the fused
-path is tested against.
+layer runs as one autograd function over :mod:`._numba_layer`: the input map, the
+readout and the readout's gradient are folded into the compiled loops, so one
+training step does not materialise the ``(B, T, m)`` drive, the gradient w.r.t. the
+states, or the small-inner-dimension matrix products torch would use for them, and
+without a gradient the states are not stored at all. Under ``torch.vmap`` (a batch of
+perturbed copies of a model) the whole batch is one call with a model axis. Every
+other backend (and ``jvp``, forward-mode AD or ``torch.func.grad``) runs the
+composition ``linear -> euler_recurrence -> linear``, which is also the reference the
+fused path is tested against.
 """
 
 from __future__ import annotations
@@ -90,9 +92,10 @@ class _NumbaRNNLayers(torch.autograd.Function):
     ``apply(x, U, b, W, C, d, dt, activation)`` with ``x`` ``(Kx, B, T, d_in)`` (``Kx``
     is K, or 1 when every layer reads the same inputs), ``U (K, m, d_in)``, ``b (K, m)``,
     ``W (K, m)`` (diagonal) or ``(K, m, m)``, ``C (K, p, m)``, ``d (K, p)``; returns
-    ``(y, states, derivative)`` with ``y`` ``(K, B, T, p)`` (the other two are saved for
-    the backward pass and not differentiable). Under ``torch.vmap`` the vmapped
-    dimension is folded into K (:meth:`vmap`): a batch of perturbed models is one call.
+    ``(y, states, derivative)`` with ``y`` ``(K, B, T, p)``; the other two are saved for
+    the backward pass, not differentiable, and empty when no input requires a gradient.
+    Under ``torch.vmap`` the vmapped dimension is folded into K (:meth:`vmap`): a batch of
+    perturbed models is one call.
     """
 
     @staticmethod
