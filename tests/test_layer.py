@@ -139,27 +139,13 @@ def test_model_forward_equals_readout_of_hidden_states():
             assert _relative_error(got, want) <= 1e-10
 
 
-def _count_layer_calls(monkeypatch) -> list[int]:
-    """Record the model-axis size K of every fused layer forward call."""
-    from curse_of_memory.kernels import _numba_layer
-
-    sizes = []
-    original = _numba_layer.layer_forward
-
-    def counting(x, input_t, *args):
-        sizes.append(input_t.shape[0])
-        return original(x, input_t, *args)
-
-    monkeypatch.setattr(_numba_layer, "layer_forward", counting)
-    return sizes
-
-
 @pytest.mark.parametrize("batched_x", [False, True])
 @pytest.mark.parametrize("diagonal", [True, False])
-def test_layer_under_vmap_is_one_fused_call_and_matches_reference(monkeypatch, batched_x, diagonal):
+def test_layer_under_vmap_is_one_fused_call_and_matches_reference(
+    fused_layer_calls, batched_x, diagonal
+):
     """A vmapped batch of layers (e.g. perturbed copies) runs as one K-model kernel call."""
-    pytest.importorskip("numba")
-    sizes = _count_layer_calls(monkeypatch)
+    sizes = fused_layer_calls
     generator = torch.Generator().manual_seed(4)
 
     def randn(*shape):

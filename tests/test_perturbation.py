@@ -436,19 +436,8 @@ def test_continuous_rnn_reference_backend_is_evaluated_by_vmap():
     assert curve.meta["evaluation"] == "vmap"
 
 
-def test_continuous_rnn_perturbed_copies_run_as_one_numba_call(monkeypatch):
+def test_continuous_rnn_perturbed_copies_run_as_one_numba_call(fused_layer_calls):
     """On CPU the vmapped batch of perturbed models is one fused layer call per pass."""
-    pytest.importorskip("numba")
-    from curse_of_memory.kernels import _numba_layer
-
-    model_axis_sizes = []
-    original = _numba_layer.layer_forward
-
-    def counting(x, input_t, *args):
-        model_axis_sizes.append(input_t.shape[0])
-        return original(x, input_t, *args)
-
-    monkeypatch.setattr(_numba_layer, "layer_forward", counting)
     torch.manual_seed(7)
     model = ContinuousRNN(4, structure="symmetric", dt=0.5).double()
     x, y = _randn(3, 6, 1, seed=14), _randn(3, 6, 1, seed=15)
@@ -457,7 +446,7 @@ def test_continuous_rnn_perturbed_copies_run_as_one_numba_call(monkeypatch):
         curve = perturbation_error(model, x, y, [0.0, 0.1, 1.0], samples=3)
     assert curve.meta["evaluation"] == "vmap"
     # beta = 0: the unperturbed model (K = 1); then 2 betas x 3 samples in one call
-    assert model_axis_sizes == [1, 6]
+    assert fused_layer_calls == [1, 6]
 
 
 # ----------------------------------------------------------------------------- sobolev loss
