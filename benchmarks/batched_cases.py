@@ -53,7 +53,8 @@ class _StackedRNNs(nn.Module):
         return torch.einsum("kbtm,kpm->kbtp", states, self.readout)
 
 
-def _adam_step(parameters, loss_fn: Callable[[], torch.Tensor]) -> Callable[[], None]:
+def adam_step(parameters, loss_fn: Callable[[], torch.Tensor]) -> Callable[[], None]:
+    """A step function: zero the gradients, backpropagate ``loss_fn()``, Adam (lr 1e-3)."""
     optimizer = torch.optim.Adam(parameters, lr=1e-3)
 
     def step() -> None:
@@ -78,7 +79,7 @@ def model_batch_cases(device: torch.device, backends: list[str], rnn_factory) ->
             for _ in range(N_MODELS):
                 model = rnn_factory(m).to(device)
                 steps.append(
-                    _adam_step(model.parameters(), lambda model=model: F.mse_loss(model(x), y))
+                    adam_step(model.parameters(), lambda model=model: F.mse_loss(model(x), y))
                 )
 
             def all_steps() -> None:
@@ -93,7 +94,7 @@ def model_batch_cases(device: torch.device, backends: list[str], rnn_factory) ->
             def stacked(m=m, x=x, y=y, backend=backend) -> Callable[[], None]:
                 models = _StackedRNNs(N_MODELS, m, dt, backend).to(device)
                 # sum over models of each model's own MSE: the gradients stay separate
-                return _adam_step(
+                return adam_step(
                     models.parameters(),
                     lambda: ((models(x) - y) ** 2).mean(dim=(1, 2, 3)).sum(),
                 )

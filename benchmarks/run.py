@@ -40,6 +40,7 @@ import torch
 from batched_cases import (
     ONE_AFTER_ANOTHER,
     ONE_COPY_AT_A_TIME,
+    adam_step,
     model_batch_cases,
     perturbation_cases,
 )
@@ -138,15 +139,8 @@ def _time_group_interleaved(
 
 
 def _training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-    def step() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        loss = torch.mean((model(x) - y) ** 2)
-        loss.backward()
-        optimizer.step()
-
-    return step
+    """One Adam step on the MSE of ``model(x)`` against ``y``."""
+    return adam_step(model.parameters(), lambda: torch.mean((model(x) - y) ** 2))
 
 
 def _continuous_rnn(m: int, structure: str, dt: float, backend: str) -> nn.Module:

@@ -14,17 +14,28 @@ if not torch.cuda.is_available():
 
 
 @pytest.fixture
-def fused_layer_calls(monkeypatch) -> list[int]:
+def record_calls(monkeypatch):
+    """``record(module, name, summary)`` wraps ``module.name`` for the test; every call
+    appends ``summary(*args)`` to the returned list, then runs the original."""
+
+    def record(module, name: str, summary) -> list:
+        calls = []
+        original = getattr(module, name)
+
+        def recording(*args, **kwargs):
+            calls.append(summary(*args))
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, recording)
+        return calls
+
+    return record
+
+
+@pytest.fixture
+def fused_layer_calls(record_calls) -> list[int]:
     """Model-axis sizes K of every fused numba layer call the test makes (in order)."""
     pytest.importorskip("numba")
     from curse_of_memory.kernels import _numba_layer
 
-    sizes: list[int] = []
-    original = _numba_layer.layer_forward
-
-    def counting(x, input_t, *args):
-        sizes.append(input_t.shape[0])
-        return original(x, input_t, *args)
-
-    monkeypatch.setattr(_numba_layer, "layer_forward", counting)
-    return sizes
+    return record_calls(_numba_layer, "layer_forward", lambda x, input_t, *rest: input_t.shape[0])

@@ -172,29 +172,16 @@ def test_numba_gradcheck(diagonal):
 # ---- numba under torch.vmap (a batch of models = the kernels' model axis) --------------------
 
 
-def _count_fused_calls(monkeypatch) -> list[int]:
-    """Record the model-axis size of every numba forward call."""
-    from curse_of_memory.kernels import _numba_cpu
-
-    calls = []
-    original = _numba_cpu.run_forward
-
-    def counting(drive, *args, **kwargs):
-        calls.append(drive.shape[0])
-        return original(drive, *args, **kwargs)
-
-    monkeypatch.setattr(_numba_cpu, "run_forward", counting)
-    return calls
-
-
 @pytest.mark.parametrize("shared_drive", [False, True])
 @pytest.mark.parametrize("diagonal", [True, False])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_vmap_over_models_is_one_numba_call_and_matches_reference(
-    monkeypatch, shared_drive, diagonal, dtype
+    record_calls, shared_drive, diagonal, dtype
 ):
     pytest.importorskip("numba")
-    calls = _count_fused_calls(monkeypatch)
+    from curse_of_memory.kernels import _numba_cpu
+
+    calls = record_calls(_numba_cpu, "run_forward", lambda drive, *rest: drive.shape[0])
     drive, recurrent, dt = _random_case(20, diagonal, dtype, models=5)
     if shared_drive:  # only the weights are batched (perturbed copies of one model)
         drive = drive[0]

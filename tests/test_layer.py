@@ -271,19 +271,13 @@ def test_empty_output_large_and_small(dtype):
         assert float(tensor.sum()) == 2.5 * tensor.numel()
 
 
-def test_layer_without_grad_keeps_no_states(monkeypatch):
+def test_layer_without_grad_keeps_no_states(record_calls):
     """Under no_grad the kernel writes the outputs only (states/sigma' arrays are empty)."""
     pytest.importorskip("numba")
     from curse_of_memory.kernels import _numba_layer
 
-    stored = []
-    original = _numba_layer.layer_forward
-
-    def recording(*args):
-        stored.append((args[-2].size, args[-1].size))  # states, derivative
-        return original(*args)
-
-    monkeypatch.setattr(_numba_layer, "layer_forward", recording)
+    # the last two arguments are the states and sigma' arrays
+    stored = record_calls(_numba_layer, "layer_forward", lambda *a: (a[-2].size, a[-1].size))
     model = ContinuousRNN(5, structure="dense", parametrization="direct").double()
     x = torch.randn(4, 6, 1, dtype=torch.float64)
     with torch.no_grad():

@@ -1,4 +1,5 @@
-"""Output buffers for the compiled kernels: large ones on transparent huge pages.
+"""Arrays for the compiled kernels: outputs (large ones on transparent huge pages) and
+numpy views of torch inputs.
 
 A fresh multi-megabyte tensor is page-faulted in 4 KiB at a time on its first write.
 On the 2-core CPU VM this costs more than the kernel that fills it: writing the
@@ -30,11 +31,9 @@ def empty_output(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     """Uninitialised contiguous CPU tensor of ``shape``/``dtype`` (float32 or float64)."""
     count = math.prod(shape)
     numpy_dtype = _NUMPY_DTYPES.get(dtype)
-    if numpy_dtype is None or count * np.dtype(numpy_dtype).itemsize < HUGE_PAGE_THRESHOLD_BYTES:
+    nbytes = count * np.dtype(numpy_dtype).itemsize if numpy_dtype is not None else 0
+    if nbytes < HUGE_PAGE_THRESHOLD_BYTES or not _huge_pages_available():
         return torch.empty(shape, dtype=dtype)
-    if not _huge_pages_available():
-        return torch.empty(shape, dtype=dtype)
-    nbytes = count * np.dtype(numpy_dtype).itemsize
     mapping = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     try:
         mapping.madvise(mmap.MADV_HUGEPAGE)
@@ -42,3 +41,8 @@ def empty_output(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
         pass
     array = np.frombuffer(mapping, dtype=numpy_dtype, count=count).reshape(shape)
     return torch.from_numpy(array)
+
+
+def as_numpy(tensor: torch.Tensor) -> np.ndarray:
+    """Zero-copy numpy view of a detached, contiguous CPU tensor (copies if not contiguous)."""
+    return tensor.detach().contiguous().numpy()

@@ -24,9 +24,9 @@ from __future__ import annotations
 from types import ModuleType
 
 import torch
-import torch.autograd.forward_ad as fwAD
 from torch.autograd.function import once_differentiable
 
+from curse_of_memory.kernels import _is_transformed
 from curse_of_memory.kernels.reference import euler_recurrence_reference_models
 
 
@@ -35,19 +35,18 @@ def previous_states(states: torch.Tensor) -> torch.Tensor:
     return torch.cat([torch.zeros_like(states[:, :, :1]), states[:, :, :-1]], dim=2)
 
 
-def _has_tangent_or_wrapper(*tensors: torch.Tensor) -> bool:
-    """True if a tensor is wrapped by a functorch transform or carries a forward-AD tangent."""
-    return any(
-        torch._C._functorch.is_functorch_wrapped_tensor(t)
-        or fwAD.unpack_dual(t).tangent is not None
-        for t in tensors
-    )
+def fold_vmapped_dim(
+    tensor: torch.Tensor, dim: int | None, size: int, models: int | None = None
+) -> torch.Tensor:
+    """``vmap`` physical tensor -> one leading model axis, ``(size * K, ...)``.
 
-
-def _to_model_axis(tensor: torch.Tensor, dim: int | None, size: int) -> torch.Tensor:
-    """Put the vmapped dimension first (expanding an unbatched tensor), then merge it
-    with the model axis: ``(size, K, ...) -> (size * K, ...)``."""
+    The vmapped dimension ``dim`` moves to the front (an unbatched tensor is expanded
+    to ``size``) and is merged with the model axis K that follows it. With ``models``,
+    a model axis of 1 is first expanded to ``models`` (parameters shared by K layers).
+    """
     tensor = tensor.movedim(dim, 0) if dim is not None else tensor.expand(size, *tensor.shape)
+    if models is not None and tensor.shape[1] != models:
+        tensor = tensor.expand(size, models, *tensor.shape[2:])
     return tensor.reshape(size * tensor.shape[1], *tensor.shape[2:])
 
 
@@ -83,9 +82,9 @@ class FusedEulerRecurrence(torch.autograd.Function):
     @staticmethod
     def vmap(info, in_dims, drive, recurrent, dt, activation, engine):  # noqa: D102
         size = info.batch_size
-        drive = _to_model_axis(drive, in_dims[0], size)
-        recurrent = _to_model_axis(recurrent, in_dims[1], size)
-        if _has_tangent_or_wrapper(drive, recurrent):  # nested transforms: plain torch loop
+        drive = fold_vmapped_dim(drive, in_dims[0], size)
+        recurrent = fold_vmapped_dim(recurrent, in_dims[1], size)
+        if _is_transformed(drive, recurrent):  # nested transforms: plain torch loop
             states = euler_recurrence_reference_models(drive, recurrent, dt, activation)
             derivative = states.new_empty(0, 0, 0, 0)
         else:

@@ -20,7 +20,7 @@ import numba
 import numpy as np
 import torch
 
-from curse_of_memory.kernels._buffers import empty_output
+from curse_of_memory.kernels._buffers import as_numpy, empty_output
 from curse_of_memory.kernels._numba_math import fast_tanh
 
 ACTIVATION_CODES = {"linear": 0, "tanh": 1, "hardtanh": 2, "relu": 3}
@@ -271,17 +271,12 @@ def backward_diagonal(
 # ---- torch-facing engine used by curse_of_memory.kernels._fused -------------------------
 
 
-def _as_numpy(x: torch.Tensor) -> np.ndarray:
-    """Zero-copy numpy view of a detached, contiguous CPU tensor."""
-    return x.detach().contiguous().numpy()
-
-
 def run_forward(
     drive: torch.Tensor, recurrent: torch.Tensor, dt: float, activation: str, need_grad: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """States ``(K, B, T, m)`` and sigma' (same shape; an empty ``(0, 0, 0, 0)`` tensor
     when not ``need_grad`` or for the linear activation, whose sigma' is 1)."""
-    drive_np = _as_numpy(drive)
+    drive_np = as_numpy(drive)
     states = empty_output(drive.shape, drive.dtype)  # fully overwritten
     # sigma' is needed by the backward pass, except for the linear activation (sigma' = 1)
     store_derivative = need_grad and activation != "linear"
@@ -292,9 +287,9 @@ def run_forward(
     scalar_dt = drive_np.dtype.type(dt)
     code = ACTIVATION_CODES[activation]
     if recurrent.dim() == 2:
-        kernel, weight = forward_diagonal, _as_numpy(recurrent)
+        kernel, weight = forward_diagonal, as_numpy(recurrent)
     else:
-        kernel, weight = forward_dense, _as_numpy(recurrent.detach().transpose(1, 2))
+        kernel, weight = forward_dense, as_numpy(recurrent.detach().transpose(1, 2))
     kernel(
         drive_np,
         weight,
@@ -336,8 +331,8 @@ def run_backward_with_weight_grad(
     kernel(
         grad_np,
         derivative.numpy(),
-        _as_numpy(states),
-        _as_numpy(recurrent),
+        as_numpy(states),
+        as_numpy(recurrent),
         grad_np.dtype.type(dt),
         grad_pre.numpy(),
         parts.numpy(),

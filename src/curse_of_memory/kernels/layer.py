@@ -30,7 +30,8 @@ from curse_of_memory.kernels import (
     euler_recurrence,
     first_non_finite,
 )
-from curse_of_memory.kernels._buffers import empty_output
+from curse_of_memory.kernels._buffers import as_numpy, empty_output
+from curse_of_memory.kernels._fused import fold_vmapped_dim
 from curse_of_memory.kernels.reference import euler_recurrence_reference_models
 
 
@@ -51,31 +52,15 @@ def _unblocked(t: torch.Tensor, batch: int) -> torch.Tensor:
     return flat[:, :batch]
 
 
-def _numpy(t: torch.Tensor) -> np.ndarray:
-    return t.detach().contiguous().numpy()
-
-
 def _recurrent_arrays(recurrent: torch.Tensor, transpose: bool) -> tuple[np.ndarray, np.ndarray]:
     """``(diagonals (K, m), dense (K, m, m))`` arrays for the kernels; the unused one is
     ``(K, 0)`` / ``(K, 0, 0)``. ``transpose`` passes every dense W_k transposed."""
-    dtype = _numpy(recurrent[:0]).dtype
+    dtype = as_numpy(recurrent[:0]).dtype
     n_models = recurrent.shape[0]
     if recurrent.dim() == 2:
-        return _numpy(recurrent), np.empty((n_models, 0, 0), dtype=dtype)
+        return as_numpy(recurrent), np.empty((n_models, 0, 0), dtype=dtype)
     dense = recurrent.transpose(1, 2) if transpose else recurrent
-    return np.empty((n_models, 0), dtype=dtype), _numpy(dense)
-
-
-def _merge_vmapped(tensor: torch.Tensor, dim: int | None, size: int, models: int) -> torch.Tensor:
-    """``vmap`` physical tensor -> leading axis ``size * models`` (the kernels' model axis).
-
-    The vmapped dimension moves to the front (an unbatched tensor is expanded); a
-    leading model axis of 1 is expanded to ``models``.
-    """
-    tensor = tensor.movedim(dim, 0) if dim is not None else tensor.expand(size, *tensor.shape)
-    if tensor.shape[1] != models:
-        tensor = tensor.expand(size, models, *tensor.shape[2:])
-    return tensor.reshape(size * models, *tensor.shape[2:])
+    return np.empty((n_models, 0), dtype=dtype), as_numpy(dense)
 
 
 def _reference_layers(x, input_weight, input_bias, recurrent, readout, readout_bias, dt, act):
@@ -118,11 +103,11 @@ class _NumbaRNNLayers(torch.autograd.Function):
         y = empty_output((*shape[:-1], readout.shape[1]), x.dtype)
         engine.layer_forward(
             x_blocked.numpy(),
-            _numpy(input_weight.transpose(1, 2)),
-            _numpy(input_bias),
+            as_numpy(input_weight.transpose(1, 2)),
+            as_numpy(input_bias),
             *_recurrent_arrays(recurrent, transpose=True),
-            _numpy(readout),
-            _numpy(readout_bias),
+            as_numpy(readout),
+            as_numpy(readout_bias),
             x_blocked.numpy().dtype.type(dt),
             ACTIVATION_CODES[activation],
             batch,
@@ -152,7 +137,7 @@ class _NumbaRNNLayers(torch.autograd.Function):
             input_bias.shape[0] if bias_dim is None else input_bias.movedim(bias_dim, 0).shape[1]
         )
         params = [
-            _merge_vmapped(t, dim, size, n_models)
+            fold_vmapped_dim(t, dim, size, n_models)
             for t, dim in zip(
                 (input_weight, input_bias, recurrent, readout, readout_bias),
                 in_dims[1:6],
@@ -160,7 +145,7 @@ class _NumbaRNNLayers(torch.autograd.Function):
             )
         ]
         shared_x = in_dims[0] is None and x.shape[0] == 1
-        x = x if shared_x else _merge_vmapped(x, in_dims[0], size, n_models)
+        x = x if shared_x else fold_vmapped_dim(x, in_dims[0], size, n_models)
         if _is_transformed(x, *params):  # nested transforms: plain torch
             y = _reference_layers(x, *params, dt, activation)
             placeholder = y.new_empty(0)
@@ -197,7 +182,7 @@ class _NumbaRNNLayers(torch.autograd.Function):
             x_blocked.numpy(),
             states.numpy(),
             derivative.numpy(),
-            _numpy(readout),
+            as_numpy(readout),
             *_recurrent_arrays(recurrent, transpose=False),
             x_blocked.numpy().dtype.type(ctx.dt),
             batch,
