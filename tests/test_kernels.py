@@ -299,16 +299,18 @@ def test_scan_batched_models_and_gradcheck():
 # ---- triton (logic only, CPU interpreter) -------------------------------------------------
 
 
+@pytest.mark.parametrize("seed", [8, 22])  # m = 2, and m = 6 padded to 8 (masked lanes)
 @pytest.mark.parametrize("diagonal", [True, False])
 @pytest.mark.parametrize("activation", ACTIVATION_NAMES)
-def test_triton_interpreter_matches_reference(activation, diagonal):
+def test_triton_interpreter_matches_reference(activation, diagonal, seed):
     if os.environ.get("TRITON_INTERPRET") != "1":  # conftest sets it when there is no GPU
         pytest.skip("TRITON_INTERPRET=1 is needed to run the Triton kernels on the CPU")
     pytest.importorskip("triton")
     from curse_of_memory.kernels import _triton_gpu
     from curse_of_memory.kernels._fused import fused_euler_recurrence
 
-    drive, recurrent, dt = _random_case(8, diagonal, torch.float64, models=2)
+    drive, recurrent, dt = _random_case(seed, diagonal, torch.float64, models=2)
+    assert recurrent.shape[-1] == {8: 2, 22: 6}[seed]
     drive = drive[:, :2, :10]
     _assert_matches_reference(
         lambda d, w: fused_euler_recurrence(d, w, dt, activation, _triton_gpu),

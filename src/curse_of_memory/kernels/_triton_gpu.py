@@ -41,6 +41,20 @@ def _activation(z, CODE: tl.constexpr):
 
 
 @triton.jit
+def _load_recurrent(weight_ptr, model, m, cols, DIAGONAL: tl.constexpr):
+    """Model ``model``'s recurrent weights: the ``(BLOCK_M,)`` diagonal, or the
+    ``(BLOCK_M, BLOCK_M)`` tile of W (W[i, j] at row i, column j); zero padding."""
+    valid = cols < m
+    if DIAGONAL:
+        weight = tl.load(weight_ptr + model * m + cols, mask=valid, other=0.0)
+    else:
+        tile = cols[:, None] * m + cols[None, :]
+        tile_valid = valid[:, None] & valid[None, :]
+        weight = tl.load(weight_ptr + model * m * m + tile, mask=tile_valid, other=0.0)
+    return weight
+
+
+@triton.jit
 def _forward_kernel(
     drive_ptr,
     weight_ptr,
@@ -59,12 +73,7 @@ def _forward_kernel(
     model = sequence // batch
     cols = tl.arange(0, BLOCK_M)
     valid = cols < m
-    if DIAGONAL:
-        lam = tl.load(weight_ptr + model * m + cols, mask=valid, other=0.0)
-    else:
-        tile = cols[:, None] * m + cols[None, :]  # W[i, j] at row i, column j
-        tile_valid = valid[:, None] & valid[None, :]
-        weight = tl.load(weight_ptr + model * m * m + tile, mask=tile_valid, other=0.0)
+    weight = _load_recurrent(weight_ptr, model, m, cols, DIAGONAL)
     dt = tl.load(dt_ptr)  # a 1-element tensor: keeps float64 dt exact
     base = sequence * length * m
     h = tl.zeros([BLOCK_M], dtype=drive_ptr.dtype.element_ty)
@@ -72,7 +81,7 @@ def _forward_kernel(
         offsets = base + k * m + cols
         drive = tl.load(drive_ptr + offsets, mask=valid, other=0.0)
         if DIAGONAL:
-            pre = lam * h + drive
+            pre = weight * h + drive
         else:
             pre = tl.sum(weight * h[None, :], axis=1) + drive
         s, ds = _activation(pre, CODE)
@@ -99,12 +108,7 @@ def _backward_kernel(
     model = sequence // batch
     cols = tl.arange(0, BLOCK_M)
     valid = cols < m
-    if DIAGONAL:
-        lam = tl.load(weight_ptr + model * m + cols, mask=valid, other=0.0)
-    else:
-        tile = cols[:, None] * m + cols[None, :]
-        tile_valid = valid[:, None] & valid[None, :]
-        weight = tl.load(weight_ptr + model * m * m + tile, mask=tile_valid, other=0.0)
+    weight = _load_recurrent(weight_ptr, model, m, cols, DIAGONAL)
     dt = tl.load(dt_ptr)  # a 1-element tensor: keeps float64 dt exact
     base = sequence * length * m
     g = tl.zeros([BLOCK_M], dtype=grad_ptr.dtype.element_ty)
@@ -114,7 +118,7 @@ def _backward_kernel(
         delta = dt * tl.load(derivative_ptr + offsets, mask=valid, other=0.0) * g
         tl.store(grad_pre_ptr + offsets, delta, mask=valid)
         if DIAGONAL:
-            g = g + lam * delta
+            g = g + weight * delta
         else:
             g = g + tl.sum(weight * delta[:, None], axis=0)  # W^T delta
 
