@@ -322,6 +322,22 @@ def test_triton_interpreter_matches_reference(activation, diagonal, seed):
     )
 
 
+def test_triton_sequence_offsets_do_not_overflow_int32():
+    # 36 perturbed copies x 12,800 sequences x T = 100 x m = 64 values: the last
+    # sequences start past 2**31, where int32 offsets wrap around
+    if os.environ.get("TRITON_INTERPRET") != "1":
+        pytest.skip("TRITON_INTERPRET=1 is needed to run the Triton kernels on the CPU")
+    pytest.importorskip("triton")
+    from _triton_probes import sequence_starts
+
+    first, length, m = 36 * 12_800 - 3, 100, 64
+    out = torch.zeros(3, dtype=torch.int64)
+    sequence_starts[(3,)](out, first, length, m)
+    expected = [(first + i) * length * m for i in range(3)]
+    assert expected[0] > 2**31
+    assert out.tolist() == expected
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("diagonal", [True, False])
