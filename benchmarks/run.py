@@ -1,4 +1,4 @@
-"""Speed of the recurrence backends (issue 5): ``python benchmarks/run.py [--quick]``.
+"""Speed of the recurrence backends (issue 5): ``python benchmarks/run.py [--quick] [--device D]``.
 
 Cases, all timed in the same run so ratios are comparable:
 
@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -355,17 +356,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results.json"))
     parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--device",
+        choices=("all", "cpu", "cuda"),
+        default="all",
+        help="where to run: all (CPU, and CUDA when present), cpu or cuda only",
+    )
+    given = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(given)
     if args.repeats < 1 or args.threads < 1:
         parser.error("--repeats and --threads must be >= 1")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is available (valid choices: all, cpu)")
 
     torch.set_num_threads(args.threads)
     if "numba" in available_backends():
         import numba
 
         numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
-    devices = [torch.device("cpu")]
-    if torch.cuda.is_available():
+    devices = [torch.device("cpu")] if args.device in ("all", "cpu") else []
+    if args.device in ("all", "cuda") and torch.cuda.is_available():
         devices.append(torch.device("cuda"))
     rows = []
     for device in devices:
@@ -373,7 +383,7 @@ def main(argv: list[str] | None = None) -> None:
     _print_table(rows)
     payload = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": "python benchmarks/run.py" + (" --quick" if args.quick else ""),
+        "command": " ".join(["python benchmarks/run.py", *given]),
         "threads": args.threads,
         "torch": torch.__version__,
         "python": platform.python_version(),

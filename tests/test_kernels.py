@@ -322,6 +322,38 @@ def test_triton_interpreter_matches_reference(activation, diagonal, seed):
     )
 
 
+@pytest.mark.parametrize("diagonal", [True, False])
+def test_triton_interpreter_under_vmap_is_one_launch(record_calls, diagonal):
+    # perturbation curves on GPU: vmap over copies of the weights, one shared input
+    if os.environ.get("TRITON_INTERPRET") != "1":
+        pytest.skip("TRITON_INTERPRET=1 is needed to run the Triton kernels on the CPU")
+    pytest.importorskip("triton")
+    from curse_of_memory.kernels import _triton_gpu
+    from curse_of_memory.kernels._fused import fused_euler_recurrence
+
+    calls = record_calls(_triton_gpu, "run_forward", lambda drive, *rest: drive.shape[0])
+    drive, recurrent, dt = _random_case(22, diagonal, torch.float64, models=4)
+    drive = drive[0, :, :10]  # (B, T, m), shared by the four models
+
+    def one_model(d, w):
+        return fused_euler_recurrence(d[None], w[None], dt, "tanh", _triton_gpu)[0]
+
+    def separate(d, w):
+        return torch.stack([euler_recurrence_reference(d, w[k], dt, "tanh") for k in range(4)])
+
+    upstream = torch.randn(
+        4, *drive.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(3)
+    )
+    batched = torch.vmap(one_model, (None, 0))
+    got = _values_and_grads(batched, drive, recurrent, upstream)
+    want = _values_and_grads(separate, drive, recurrent, upstream)
+    for value, expected in zip(got, want, strict=True):
+        assert _relative_error(value, expected) <= TOLERANCE[torch.float64]
+    with torch.no_grad():  # no sigma' stored: the rule's placeholder output
+        assert _relative_error(batched(drive, recurrent), want[0]) <= 1e-12
+    assert calls == [4, 4]  # one launch per pass over the four models
+
+
 def test_triton_sequence_offsets_do_not_overflow_int32():
     # 36 perturbed copies x 12,800 sequences x T = 100 x m = 64 values: the last
     # sequences start past 2**31, where int32 offsets wrap around
