@@ -299,13 +299,19 @@ def test_scan_batched_models_and_gradcheck():
 # ---- triton (logic only, CPU interpreter) -------------------------------------------------
 
 
+def _skip_without_triton_interpreter() -> None:
+    """Skip unless triton is installed and runs on the CPU (conftest sets
+    ``TRITON_INTERPRET=1`` when there is no GPU)."""
+    if os.environ.get("TRITON_INTERPRET") != "1":
+        pytest.skip("TRITON_INTERPRET=1 is needed to run the Triton kernels on the CPU")
+    pytest.importorskip("triton")
+
+
 @pytest.mark.parametrize("seed", [8, 22])  # m = 2, and m = 6 padded to 8 (masked lanes)
 @pytest.mark.parametrize("diagonal", [True, False])
 @pytest.mark.parametrize("activation", ACTIVATION_NAMES)
 def test_triton_interpreter_matches_reference(activation, diagonal, seed):
-    if os.environ.get("TRITON_INTERPRET") != "1":  # conftest sets it when there is no GPU
-        pytest.skip("TRITON_INTERPRET=1 is needed to run the Triton kernels on the CPU")
-    pytest.importorskip("triton")
+    _skip_without_triton_interpreter()
     from curse_of_memory.kernels import _triton_gpu
     from curse_of_memory.kernels._fused import fused_euler_recurrence
 
@@ -325,9 +331,7 @@ def test_triton_interpreter_matches_reference(activation, diagonal, seed):
 @pytest.mark.parametrize("diagonal", [True, False])
 def test_triton_interpreter_under_vmap_is_one_launch(record_calls, diagonal):
     # perturbation curves on GPU: vmap over copies of the weights, one shared input
-    if os.environ.get("TRITON_INTERPRET") != "1":
-        pytest.skip("TRITON_INTERPRET=1 is needed to run the Triton kernels on the CPU")
-    pytest.importorskip("triton")
+    _skip_without_triton_interpreter()
     from curse_of_memory.kernels import _triton_gpu
     from curse_of_memory.kernels._fused import fused_euler_recurrence
 
@@ -357,9 +361,7 @@ def test_triton_interpreter_under_vmap_is_one_launch(record_calls, diagonal):
 def test_triton_sequence_offsets_do_not_overflow_int32():
     # 36 perturbed copies x 12,800 sequences x T = 100 x m = 64 values: the last
     # sequences start past 2**31, where int32 offsets wrap around
-    if os.environ.get("TRITON_INTERPRET") != "1":
-        pytest.skip("TRITON_INTERPRET=1 is needed to run the Triton kernels on the CPU")
-    pytest.importorskip("triton")
+    _skip_without_triton_interpreter()
     from _triton_probes import sequence_starts
 
     first, length, m = 36 * 12_800 - 3, 100, 64
