@@ -41,9 +41,23 @@ def _activation(z, CODE: tl.constexpr):
 
 
 @triton.jit
-def _load_recurrent(weight_ptr, model, m, cols, DIAGONAL: tl.constexpr):
-    """Model ``model``'s recurrent weights: the ``(BLOCK_M,)`` diagonal, or the
-    ``(BLOCK_M, BLOCK_M)`` tile of W (W[i, j] at row i, column j); zero padding."""
+def _sequence_start(sequence, length, m):
+    """Offset of ``sequence``'s first value in a ``(K * B, T, m)`` array, in int64:
+    K * B * T * m passes 2**31 at sizes in use (36 copies x 12,800 x 100 x 64)."""
+    return sequence.to(tl.int64) * length * m
+
+
+@triton.jit
+def _program_start(
+    weight_ptr, dt_ptr, batch, length, m, DIAGONAL: tl.constexpr, BLOCK_M: tl.constexpr
+):
+    """What a program of either kernel starts from: ``cols`` (hidden units, padded to
+    BLOCK_M) and their mask ``valid``; its model's recurrent weights, the ``(BLOCK_M,)``
+    diagonal or the ``(BLOCK_M, BLOCK_M)`` tile of W (W[i, j] at row i, column j), zero
+    padded; dt; the offset of its sequence's first value."""
+    sequence = tl.program_id(0)
+    model = sequence // batch
+    cols = tl.arange(0, BLOCK_M)
     valid = cols < m
     if DIAGONAL:
         weight = tl.load(weight_ptr + model * m + cols, mask=valid, other=0.0)
@@ -51,14 +65,8 @@ def _load_recurrent(weight_ptr, model, m, cols, DIAGONAL: tl.constexpr):
         tile = cols[:, None] * m + cols[None, :]
         tile_valid = valid[:, None] & valid[None, :]
         weight = tl.load(weight_ptr + model * m * m + tile, mask=tile_valid, other=0.0)
-    return weight
-
-
-@triton.jit
-def _sequence_start(sequence, length, m):
-    """Offset of ``sequence``'s first value in a ``(K * B, T, m)`` array, in int64:
-    K * B * T * m passes 2**31 at sizes in use (36 copies x 12,800 x 100 x 64)."""
-    return sequence.to(tl.int64) * length * m
+    dt = tl.load(dt_ptr)  # a 1-element tensor: keeps float64 dt exact
+    return cols, valid, weight, dt, _sequence_start(sequence, length, m)
 
 
 @triton.jit
@@ -76,13 +84,9 @@ def _forward_kernel(
     STORE_DERIVATIVE: tl.constexpr,
     BLOCK_M: tl.constexpr,
 ):
-    sequence = tl.program_id(0)
-    model = sequence // batch
-    cols = tl.arange(0, BLOCK_M)
-    valid = cols < m
-    weight = _load_recurrent(weight_ptr, model, m, cols, DIAGONAL)
-    dt = tl.load(dt_ptr)  # a 1-element tensor: keeps float64 dt exact
-    base = _sequence_start(sequence, length, m)
+    cols, valid, weight, dt, base = _program_start(
+        weight_ptr, dt_ptr, batch, length, m, DIAGONAL, BLOCK_M
+    )
     h = tl.zeros([BLOCK_M], dtype=drive_ptr.dtype.element_ty)
     for k in range(length):
         offsets = base + k * m + cols
@@ -111,13 +115,9 @@ def _backward_kernel(
     DIAGONAL: tl.constexpr,
     BLOCK_M: tl.constexpr,
 ):
-    sequence = tl.program_id(0)
-    model = sequence // batch
-    cols = tl.arange(0, BLOCK_M)
-    valid = cols < m
-    weight = _load_recurrent(weight_ptr, model, m, cols, DIAGONAL)
-    dt = tl.load(dt_ptr)  # a 1-element tensor: keeps float64 dt exact
-    base = _sequence_start(sequence, length, m)
+    cols, valid, weight, dt, base = _program_start(
+        weight_ptr, dt_ptr, batch, length, m, DIAGONAL, BLOCK_M
+    )
     g = tl.zeros([BLOCK_M], dtype=grad_ptr.dtype.element_ty)
     for step in range(length):
         offsets = base + (length - 1 - step) * m + cols
