@@ -66,6 +66,18 @@ def _assert_matches_reference(run, drive, recurrent, dt, activation, reference):
         assert error <= TOLERANCE[drive.dtype], f"{name}: relative error {error:.2e}"
 
 
+def _separate_reference_runs(drive, recurrent, dt, activation):
+    """Independent check of a batch of models: one single-model reference run per
+    model k, stacked to ``(K, B, T, m)``; a ``(B, T, m)`` drive is shared by all."""
+    shared = drive.dim() == 3
+    return torch.stack(
+        [
+            euler_recurrence_reference(drive if shared else drive[k], recurrent[k], dt, activation)
+            for k in range(recurrent.shape[0])
+        ]
+    )
+
+
 # ---- numba (compiled CPU) ----------------------------------------------------------------
 
 
@@ -97,10 +109,7 @@ def test_numba_batched_models_match_separate_reference_runs(diagonal, dtype):
         recurrent,
         dt,
         "tanh",
-        # independent: one single-model reference run per model
-        lambda d, w, step, act: torch.stack(
-            [euler_recurrence_reference(d[k], w[k], step, act) for k in range(d.shape[0])]
-        ),
+        _separate_reference_runs,
     )
 
 
@@ -190,19 +199,13 @@ def test_vmap_over_models_is_one_numba_call_and_matches_reference(
         in_dims = (None if shared_drive else 0, 0)
         return torch.vmap(lambda dk, wk: euler_recurrence(dk, wk, dt, "tanh"), in_dims)(d, w)
 
-    def separate(d, w, step, act):
-        return torch.stack(
-            [
-                euler_recurrence_reference(d if shared_drive else d[k], w[k], step, act)
-                for k in range(w.shape[0])
-            ]
-        )
-
     upstream = torch.randn(
         5, *drive.shape[-3:], generator=torch.Generator().manual_seed(1), dtype=torch.float64
     ).to(dtype)
     got = _values_and_grads(batched, drive, recurrent, upstream)
-    want = _values_and_grads(lambda d, w: separate(d, w, dt, "tanh"), drive, recurrent, upstream)
+    want = _values_and_grads(
+        lambda d, w: _separate_reference_runs(d, w, dt, "tanh"), drive, recurrent, upstream
+    )
     for value, expected in zip(got, want, strict=True):
         assert _relative_error(value, expected) <= TOLERANCE[dtype]
     assert calls == [5]  # the five models ran as one kernel call (model axis 5)
@@ -342,15 +345,14 @@ def test_triton_interpreter_under_vmap_is_one_launch(record_calls, diagonal):
     def one_model(d, w):
         return fused_euler_recurrence(d[None], w[None], dt, "tanh", _triton_gpu)[0]
 
-    def separate(d, w):
-        return torch.stack([euler_recurrence_reference(d, w[k], dt, "tanh") for k in range(4)])
-
     upstream = torch.randn(
         4, *drive.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(3)
     )
     batched = torch.vmap(one_model, (None, 0))
     got = _values_and_grads(batched, drive, recurrent, upstream)
-    want = _values_and_grads(separate, drive, recurrent, upstream)
+    want = _values_and_grads(
+        lambda d, w: _separate_reference_runs(d, w, dt, "tanh"), drive, recurrent, upstream
+    )
     for value, expected in zip(got, want, strict=True):
         assert _relative_error(value, expected) <= TOLERANCE[torch.float64]
     with torch.no_grad():  # no sigma' stored: the rule's placeholder output
