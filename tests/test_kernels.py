@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -450,3 +451,30 @@ def test_bad_values_raise():
         euler_recurrence(drive, torch.zeros(2, dtype=torch.float64), 0.1)
     with pytest.raises(ValueError, match="unknown activation"):
         euler_recurrence(drive, torch.zeros(2, dtype=torch.float64), 0.1, "sigmoid")
+
+
+def test_numba_is_a_core_dependency():
+    from importlib.metadata import requires
+
+    core = [r for r in requires("curse-of-memory") if "extra ==" not in r]
+    assert any(r.startswith("numba") for r in core), core
+
+
+def test_unloadable_numba_falls_back_to_the_reference_loop_with_one_note(monkeypatch):
+    import sys
+
+    import curse_of_memory.kernels as kernels
+
+    monkeypatch.setitem(sys.modules, "numba", None)  # "import numba" now raises ImportError
+    kernels._numba_installed.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="numba.*reference loop"):
+            assert "numba" not in available_backends()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # the note is given once, not per call
+            drive, recurrent, dt = _random_case(13, False, torch.float64)
+            got = euler_recurrence(drive, recurrent, dt)
+        expected = euler_recurrence_reference(drive, recurrent, dt, "tanh")
+        assert _relative_error(got, expected) <= 1e-12
+    finally:
+        kernels._numba_installed.cache_clear()

@@ -27,7 +27,9 @@ reference loop (the fused kernels have no rules for those).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import warnings
 from types import ModuleType
 
 import torch
@@ -45,8 +47,28 @@ BACKENDS = ("auto", "reference", "numba", "scan", "triton")
 _FUSED_DTYPES = (torch.float32, torch.float64)
 
 
+@functools.cache
 def _numba_installed() -> bool:
-    return importlib.util.find_spec("numba") is not None
+    """True when numba imports; otherwise warn once that the CPU path is the slow loop.
+
+    numba is a core dependency, but a platform without a numba build (or a numba that
+    fails to load beside this numpy) should still run, on the reference loop.
+    """
+    try:
+        import numba  # noqa: F401
+    except ModuleNotFoundError:
+        reason = "the numba package is not installed"
+    except Exception as error:  # any import-time failure of a compiled extension
+        reason = f"numba failed to load ({type(error).__name__}: {error})"
+    else:
+        return True
+    warnings.warn(
+        f"curse-of-memory: {reason}; CPU recurrences use the slower reference loop "
+        "(pip install numba to enable the compiled kernels)",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    return False
 
 
 def _triton_installed() -> bool:
