@@ -29,6 +29,7 @@ from curse_of_memory.experiments._io import (
     atomic_write_text,
 )
 from curse_of_memory.experiments._registry import EXPERIMENTS
+from curse_of_memory.experiments._units import is_unit_experiment, run_units_serially
 from curse_of_memory.plotting import save_figure
 
 DONE_FILE = "DONE"
@@ -62,6 +63,22 @@ def _curves_csv(results: dict) -> str:
             for beta, error in zip(curve["betas"], curve["errors"], strict=True):
                 writer.writerow([panel, curve["width"], repr(beta), repr(error)])
     return buffer.getvalue()
+
+
+def _compute(
+    module: Any, config: Any, progress: bool, store: StepStore, checkpoint_root: Path | None
+) -> dict:
+    """The experiment's results: its units run (or reused) and assembled, or its ``run``."""
+    if not is_unit_experiment(module):
+        return module.run(config, progress=progress, store=store)
+    unit_results = run_units_serially(
+        module.units(config),
+        store,
+        base_seed=getattr(config, "seed", 0),
+        progress=progress,
+        checkpoint_root=checkpoint_root,
+    )
+    return module.assemble(config, unit_results)
 
 
 def _new_run_id(experiment_dir: Path) -> str:
@@ -123,7 +140,7 @@ def run_experiment(
     atomic_write_json(run_dir / "config.json", header)
 
     store = StepStore(run_dir / "steps")
-    results = module.run(config, progress=progress, store=store)
+    results = _compute(module, config, progress, store, run_dir / "checkpoints")
     results["run"] = {"run_id": run_id, "preset": preset, "reused_steps": sorted(store.reused)}
     atomic_write_json(run_dir / "results.json", results)
     atomic_write_text(run_dir / "curves.csv", _curves_csv(results))
@@ -196,7 +213,7 @@ def headline(names: tuple[str, ...] = ("fig1", "fig4"), preset: str = "quick") -
     for name in names:
         config = make_config(name, preset)
         module = EXPERIMENTS[name]
-        results = module.run(config, progress=False)
+        results = _compute(module, config, False, StepStore(), None)
         claims = module.claims(results)
         passed = sum(c.passed for c in claims)
         lines.append(f"{name} ({preset}): {passed}/{len(claims)} paper claims reproduced")
