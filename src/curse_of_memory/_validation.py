@@ -8,6 +8,7 @@ for names, the valid choices.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -88,3 +89,58 @@ def check_sequence_tensor(name: str, x: Any, input_dim: int | None = None) -> to
     if not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} contains NaN or infinite values")
     return x
+
+
+MEMORY_LIMIT_VARIABLE = "CURSE_OF_MEMORY_MAX_BYTES"
+
+
+class MemoryBudgetError(ValueError):
+    """A call would need more memory than the budget allows (raised before allocating)."""
+
+
+def memory_budget() -> int:
+    """Bytes one call may allocate: ``$CURSE_OF_MEMORY_MAX_BYTES``, else 80% of physical RAM."""
+    override = os.environ.get(MEMORY_LIMIT_VARIABLE)
+    if override:
+        try:
+            value = int(float(override))
+        except ValueError:
+            raise ValueError(
+                f"{MEMORY_LIMIT_VARIABLE} must be a number of bytes, got {override!r}"
+            ) from None
+        if value <= 0:
+            raise ValueError(f"{MEMORY_LIMIT_VARIABLE} must be positive, got {override!r}")
+        return value
+    try:
+        physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not POSIX: no estimate, no limit
+        return 2**62
+    return int(0.8 * physical)
+
+
+def _format_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def check_memory_budget(nbytes: float, what: str, limit: int | None = None) -> None:
+    """Refuse work estimated to need ``nbytes`` if that exceeds the budget.
+
+    Parameters
+    ----------
+    nbytes: estimated peak allocation of the call.
+    what: the call and the arguments that set its size, e.g. ``"memory_function
+        (length=1000000000)"``; named in the error.
+    limit: bytes allowed; default :func:`memory_budget` (overridable through the
+        ``CURSE_OF_MEMORY_MAX_BYTES`` environment variable).
+    """
+    limit = memory_budget() if limit is None else int(limit)
+    if nbytes > limit:
+        raise MemoryBudgetError(
+            f"{what} would need about {_format_bytes(nbytes)}, more than the limit of "
+            f"{_format_bytes(limit)}; use smaller sizes, or raise the limit by setting "
+            f"{MEMORY_LIMIT_VARIABLE} (bytes)"
+        )
