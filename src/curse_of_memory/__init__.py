@@ -14,36 +14,110 @@ Main entry points
 - :func:`run_experiment`: reproduce the paper's figures (``curse_of_memory.experiments``).
 """
 
-from curse_of_memory.analysis import (
-    DecayFit,
-    MemoryFunction,
-    PerturbationCurve,
-    StabilityVerdict,
-    fit_decay,
-    memory_function,
-    paper_betas,
-    perturbation_error,
-    stability_radius,
-)
-from curse_of_memory.models import (
-    PARAMETRIZATIONS,
-    STABLE_PARAMETRIZATIONS,
-    ContinuousGRU,
-    ContinuousLSTM,
-    ContinuousRNN,
-    build_model,
-)
-from curse_of_memory.targets import (
-    NAMED_MEMORIES,
-    LinearFunctional,
-    RandomRNNTeacher,
-    RandomTransformerTeacher,
-    SequenceDataset,
-    make_dataset,
-)
-from curse_of_memory.training import TRAINING_PRESETS, TrainResult, load_model, save_model, train
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# Public name -> submodule defining it. Imported on first use (PEP 562), so that
+# ``import curse_of_memory`` (and the command line's --help) does not load torch.
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "DecayFit",
+            "MemoryFunction",
+            "PerturbationCurve",
+            "StabilityVerdict",
+            "fit_decay",
+            "memory_function",
+            "paper_betas",
+            "perturbation_error",
+            "stability_radius",
+        ),
+        "curse_of_memory.analysis",
+    ),
+    **dict.fromkeys(
+        (
+            "PARAMETRIZATIONS",
+            "STABLE_PARAMETRIZATIONS",
+            "ContinuousGRU",
+            "ContinuousLSTM",
+            "ContinuousRNN",
+            "build_model",
+        ),
+        "curse_of_memory.models",
+    ),
+    **dict.fromkeys(
+        (
+            "NAMED_MEMORIES",
+            "LinearFunctional",
+            "RandomRNNTeacher",
+            "RandomTransformerTeacher",
+            "SequenceDataset",
+            "make_dataset",
+        ),
+        "curse_of_memory.targets",
+    ),
+    **dict.fromkeys(
+        ("TRAINING_PRESETS", "TrainResult", "load_model", "save_model", "train"),
+        "curse_of_memory.training",
+    ),
+}
+
+if TYPE_CHECKING:  # static tools see the eager imports
+    from curse_of_memory.analysis import (
+        DecayFit,
+        MemoryFunction,
+        PerturbationCurve,
+        StabilityVerdict,
+        fit_decay,
+        memory_function,
+        paper_betas,
+        perturbation_error,
+        stability_radius,
+    )
+    from curse_of_memory.models import (
+        PARAMETRIZATIONS,
+        STABLE_PARAMETRIZATIONS,
+        ContinuousGRU,
+        ContinuousLSTM,
+        ContinuousRNN,
+        build_model,
+    )
+    from curse_of_memory.targets import (
+        NAMED_MEMORIES,
+        LinearFunctional,
+        RandomRNNTeacher,
+        RandomTransformerTeacher,
+        SequenceDataset,
+        make_dataset,
+    )
+    from curse_of_memory.training import (
+        TRAINING_PRESETS,
+        TrainResult,
+        load_model,
+        save_model,
+        train,
+    )
+
+
+_SUBPACKAGES = ("analysis", "experiments", "kernels", "models", "plotting", "targets", "training")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    if name in _SUBPACKAGES:  # ``curse_of_memory.analysis`` without importing it first
+        return importlib.import_module(f"curse_of_memory.{name}")
+    raise AttributeError(f"module 'curse_of_memory' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
 
 
 def run_experiment(*args, **kwargs):
