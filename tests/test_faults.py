@@ -340,3 +340,34 @@ def test_train_refuses_absurd_sizes_before_allocating(option, value, tmp_path, c
     assert main([*TRAIN, option, value, "--out", str(tmp_path / "m.pt")]) == 2
     line = _error_line(capsys)
     assert f"{option} {value}" in line and "more than the limit" in line
+
+
+def test_train_interrupted_says_which_epoch_the_checkpoint_holds(tmp_path, capsys, monkeypatch):
+    import curse_of_memory.training as training
+
+    real_train = training.train
+
+    def stop_after_two_epochs(epoch, result):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(
+        training, "train", lambda *a, **kw: real_train(*a, callback=stop_after_two_epochs, **kw)
+    )
+    checkpoint = tmp_path / "ck.pt"
+    argv = [*TRAIN, "--epochs", "5", "--out", str(tmp_path / "m.pt"), "--checkpoint",
+            str(checkpoint)]  # fmt: skip
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert f"checkpoint of epoch 2 in {str(checkpoint)!r}" in err and "--resume" in err
+    assert training.load_checkpoint(checkpoint)["epoch"] == 2
+
+
+def test_train_resume_from_a_corrupt_checkpoint_is_a_one_line_error(tmp_path, capsys):
+    checkpoint = tmp_path / "ck.pt"
+    checkpoint.write_text("{not a checkpoint")
+    argv = [*TRAIN, "--out", str(tmp_path / "m.pt"), "--checkpoint", str(checkpoint), "--resume"]
+    assert main(argv) == 2
+    line = _error_line(capsys)
+    assert str(checkpoint) in line and "not a torch file" in line
+    assert not (tmp_path / "m.pt").exists()

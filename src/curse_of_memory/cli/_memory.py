@@ -43,7 +43,7 @@ def register(subparsers) -> None:
     model = parser.add_argument_group("model (instead of --target)")
     model.add_argument(
         "--model",
-        metavar="SPEC",
+        metavar="MODEL",
         help=f"the model: {ACCEPTED_FORMS}. The FUNCTION forms run that code and must "
         "return a torch.nn.Module or a callable (batch, T, d) -> (batch, T, d_out)",
     )

@@ -1,4 +1,4 @@
-"""``--model SPEC``: a saved model file, or a user's Python function that builds a model.
+"""``--model MODEL``: a saved model file, or a user's Python function that builds a model.
 
 Accepted forms (``ACCEPTED_FORMS``):
 
