@@ -127,10 +127,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"{label} [{kind}]: {fits[kind].summary()}")
     verdict = overall_verdict(fits)
     print(f"verdict: {verdict}")
+    if args.json:  # the numbers first: they matter most
+        print(f"values: {_write_json(args, label, dt, memories, fits, verdict)}")
     figure = plot_memory_functions(memories, fits, axes=("loglog", "semilogy"), subject=label)
     print(f"figure: {save_figure(figure, args.figure)}")
-    if args.json:
-        print(f"values: {_write_json(args, label, dt, memories, fits, verdict)}")
     return 0
 
 

@@ -20,6 +20,7 @@ import argparse
 import csv
 import io
 import math
+import os
 import sys
 import tempfile
 import time
@@ -110,8 +111,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.resume and not args.checkpoint:
         raise ValueError("--resume needs --checkpoint PATH")
-    for option in ("hidden", "samples", "length"):
-        check_positive_int(f"--{option}", getattr(args, option))
+    for option in ("hidden", "samples", "length", "checkpoint_every"):
+        check_positive_int(f"--{option.replace('_', '-')}", getattr(args, option))
     settings = dict(
         epochs=args.epochs,
         lr=args.lr,
@@ -234,7 +235,7 @@ def _save_or_rescue(model, out: Path) -> bool:
         return True
     except OSError as err:
         failure = err
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     name = f"{out.stem}.rescued-{stamp}{out.suffix or '.pt'}"
     tried = []
     for folder in _rescue_folders(out):

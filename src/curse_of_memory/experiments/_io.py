@@ -40,5 +40,6 @@ class StepStore:
         """Record a finished step (atomically on disk when a directory is set)."""
         self._memory[key] = data
         if self.directory is not None:
-            self.directory.mkdir(exist_ok=True)  # the run folder exists; steps/ is ours
-            atomic_write_json(self._path(key), data)
+            path = self._path(key)
+            path.parent.mkdir(parents=True, exist_ok=True)  # steps/ (and key sub-folders)
+            atomic_write_json(path, data)

@@ -73,7 +73,12 @@ def restore_state(
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
-    """Write a captured state to ``path`` atomically; returns the path."""
+    """Write a captured state to ``path`` atomically; returns the path.
+
+    The checkpoint's folder is created if missing (a run's working files; the
+    command line checks ``--checkpoint`` before training instead).
+    """
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     return atomic_torch_save(state, path)
 
 
