@@ -21,6 +21,7 @@ from curse_of_memory._validation import (
     check_nonnegative_int,
     check_positive_float,
     check_positive_int,
+    primary_output,
 )
 from curse_of_memory.targets.linear import LinearFunctional
 
@@ -185,10 +186,7 @@ def _apply_target(target: Any, inputs: torch.Tensor, dt: float) -> torch.Tensor:
     """Outputs ``(n, T, d_out)`` of ``target`` on ``inputs`` ``(n, T, d)``."""
     with torch.no_grad():
         out = target(inputs, dt) if isinstance(target, LinearFunctional) else target(inputs)
-    if isinstance(out, (tuple, list)):
-        out = out[0]
-    if not isinstance(out, torch.Tensor):
-        raise TypeError(f"target must return a torch.Tensor, got {type(out).__name__}")
+    out = primary_output(out, "target")
     if out.dim() != 3 or out.shape[:2] != inputs.shape[:2]:
         raise ValueError(
             f"target must map (n, T, d) = {tuple(inputs.shape)} to (n, T, d_out), "
