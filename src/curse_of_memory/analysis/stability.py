@@ -330,10 +330,8 @@ def stability_verdict(
     beta0, cause = 0.0, ""
     if stable:
         pair_upper = [i for i in range(n // 2, n - 1) if math.isfinite(crossings[i])]
-        beta0, cause = (
-            float(betas[-1]),
-            f"no larger width does worse up to beta = {_fmt(betas[-1])}",
-        )
+        beta0 = float(betas[-1])
+        cause = f"the larger widths never cross up to beta = {_fmt(beta0)}"
         if pair_upper:
             beta0 = float(min(crossings[pair_upper]))
             cause = f"the larger widths first do worse at beta = {_fmt(beta0)}"

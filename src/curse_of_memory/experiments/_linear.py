@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
 from curse_of_memory._validation import (
     check_choice,
@@ -24,6 +25,8 @@ from curse_of_memory.analysis.linear_theory import (
     FIT_READINGS,
     PAPER_UNPERTURBED_ERRORS,
     PAPER_WIDTHS,
+    POWER_LAW_EXPONENT,
+    fit_power_law_quadrature,
     fit_reading,
     linear_rnn,
     linear_target,
@@ -80,18 +83,27 @@ def perturbation_unit(
     samples: int,
     norm: str,
     perturb_input_weights: bool,
+    fit: str = "least_squares",
 ) -> dict:
-    """One width of one panel: fit, linear RNN, perturbation curve (JSON-able dict)."""
+    """One width of one panel: fit, linear RNN, perturbation curve (JSON-able dict).
+
+    ``fit="laguerre"`` replaces the reading's least squares by the Gauss-Laguerre
+    quadrature of the power law (positive coefficients); the distance is the reading's.
+    """
     spec = FIT_READINGS[reading]
     functional = linear_target(target)
-    fit = fit_reading(reading, functional, width)
-    model = linear_rnn(fit, spec.dt, parametrization, perturb_input_weights)
+    if fit == "laguerre":
+        exp_sum = fit_power_law_quadrature(width, POWER_LAW_EXPONENT)
+    else:
+        exp_sum = fit_reading(reading, functional, width)
+    model = linear_rnn(exp_sum, spec.dt, parametrization, perturb_input_weights)
     loss = impulse_response_loss(functional, spec.dt, spec.steps, norm=spec.norm)
     curve = perturbation_error(
         model, loss, betas, samples=samples, seed=context.seed, norm=norm, progress=False
     )
-    info = {k: v for k, v in fit.meta.items() if isinstance(v, (int, float, str))}
-    info.update(width=width, eigenvalues=fit.eigenvalues.tolist())
+    zero_error = float(loss.distance(torch.zeros_like(loss.targets), loss.targets))
+    info = {k: v for k, v in exp_sum.meta.items() if isinstance(v, (int, float, str))}
+    info.update(width=width, eigenvalues=exp_sum.eigenvalues.tolist(), zero_error=zero_error)
     return {"curve": curve.to_dict(), "fit": info}
 
 
@@ -110,6 +122,7 @@ def panel_units(panel: str, target: str, parametrization: str, config) -> list[U
                 "samples": int(config.samples),
                 "norm": config.norm,
                 "perturb_input_weights": config.perturb_input_weights,
+                "fit": getattr(config, "fit", "least_squares"),
             },
         )
         for width in config.widths
@@ -124,12 +137,15 @@ def assemble_panel(panel: str, target: str, parametrization: str, config, result
         data = results[f"{panel}/m{width}"]
         curves[int(width)] = PerturbationCurve.from_dict(data["curve"])
         fits.append(data["fit"])
-    verdict = stability_verdict(curves, resolution=config.resolution)
+    # blow-up level: the error of predicting zero (the model then approximates nothing)
+    ceiling = max(f["zero_error"] for f in fits)
+    verdict = stability_verdict(curves, resolution=config.resolution, ceiling=ceiling)
     published = dict(zip(PAPER_WIDTHS, PAPER_UNPERTURBED_ERRORS[target], strict=True))
     return {
         "target": target,
         "parametrization": parametrization,
         "reading": config.reading,
+        "zero_error": ceiling,
         "curves": [curves[int(m)].to_dict() for m in config.widths],
         "fits": fits,
         "verdict": verdict.to_dict(),

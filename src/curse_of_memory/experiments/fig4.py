@@ -6,6 +6,9 @@ are stored as raw weights (paper eq 18): (a) ``exp``, lambda = -e^w; (b) ``softp
 lambda = -log(1 + e^w); and the control ``direct``, lambda = w. Perturbations move the raw
 weights (W and c), so with exp/softplus no perturbation can push an eigenvalue across 0.
 Paper: exp and softplus give a stable approximation; the direct control does not.
+``fit="laguerre"`` swaps in a fit with positive, bounded coefficients (Gauss-Laguerre
+quadrature of the power law's Laplace transform) to separate the eigenvalue mechanism from
+the size of the least-squares coefficients.
 
 The linear RNN is Euler-discretised: a raw perturbation that makes an eigenvalue very
 negative (dt |lambda| > 2) makes the Euler step itself unstable, which shows as a blow-up
@@ -34,6 +37,10 @@ from curse_of_memory.experiments._units import Unit
 
 DESCRIPTION = "Fig 4: exp/softplus eigenvalue reparameterization vs direct, on 1/(t+1)^1.1"
 
+# "least_squares": Figure 1's fit (the paper); "laguerre": a positive-coefficient
+# exponential sum of the power law (Gauss-Laguerre quadrature), for comparison.
+FITS = ("least_squares", "laguerre")
+
 PANEL_TITLES = {
     "exp": "(a) exp reparameterization",
     "softplus": "(b) softplus reparameterization",
@@ -54,6 +61,7 @@ class Config:
     resolution: float = RESOLUTION
     seed: int = 0
     parametrizations: tuple[str, ...] = ("exp", "softplus", "direct")
+    fit: str = "least_squares"
 
     def __post_init__(self) -> None:
         self.widths = tuple(self.widths)
@@ -64,6 +72,7 @@ class Config:
             raise ValueError("parametrizations must name at least one of: direct, exp, softplus")
         for name in self.parametrizations:
             check_choice("parametrization", name, PANEL_TITLES)
+        check_choice("fit", self.fit, FITS)
 
 
 PRESETS: dict[str, Config] = {
