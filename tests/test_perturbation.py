@@ -1,4 +1,4 @@
-"""Tests for curse_of_memory.analysis.perturbation (perturbation error E_m(beta), SPEC eq 11)."""
+"""Tests for curse_of_memory.analysis.perturbation (perturbation error E_m(beta), paper eq 11)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ is estimated from below by evaluating perturbed copies of the model:
   ``custom_loss``) holds the inputs, the reference outputs and the distance.
 * **What is perturbed.** The trainable raw weights (``requires_grad=True``; for
   ``torch.nn.utils.parametrize`` modules the ``.original`` tensors), so a stable
-  reparameterization stays stable (DESIGN). ``relu="official"`` perturbs the eigenvalues
+  reparameterization stays stable. ``relu="official"`` perturbs the eigenvalues
   of ``relu``-parametrized models after ``w <- relu(w)``, as the official code does.
 * **Norm.** ``norm="inf"``: every tensor's noise has max-abs exactly beta (official
   code). ``norm="paper"``: every tensor's noise has 2-norm exactly beta (paper eq 11):

@@ -3,7 +3,7 @@
 The trainable raw weights of the model (for ``torch.nn.utils.parametrize`` modules,
 the ``.original`` tensors) are stacked along a leading model axis and the model is
 run through ``torch.vmap(torch.func.functional_call)``: K perturbed models cost one
-batched forward (DESIGN: "a batch of models is just another batch axis").
+batched forward (a batch of models is just another batch axis).
 
 If vmap cannot run the model (an op without a batching rule, ``.item()``, an in-place
 write of batched values into an unbatched tensor, ...), the evaluator warns once and

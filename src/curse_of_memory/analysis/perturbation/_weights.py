@@ -1,4 +1,4 @@
-"""Which weights a perturbation moves, and in which norm (paper eq 11, DESIGN conventions).
+"""Which weights a perturbation moves, and in which norm (paper eq 11).
 
 * The perturbed tensors are the trainable raw weights, ``requires_grad=True`` (for
   ``torch.nn.utils.parametrize`` modules the ``.original`` tensors), so a stable

@@ -27,7 +27,7 @@ sequence ``u_k = x`` for ``k = 0..length-1`` started from a zero state, for ever
 in a *finite* set of values (default: the ``2^d`` sign vectors ``{-1, +1}^d``, so the
 sup over ``x`` in eq 13 is a max over that set). With ``e_k = H_k(u^x) - H_hat_k(u^x)``
 and ``e_{-1} = 0`` (the zero state before the step), the time derivative is the
-backward difference ``(e_k - e_{k-1}) / dt`` (the DESIGN memory-function convention), and
+backward difference ``(e_k - e_{k-1}) / dt`` (as in ``memory_function``), and
 
     error = max_k [ max_x |e_k| / |x|_inf + max_x |e_k - e_{k-1}| / (dt |x|_inf) ]   (paper eq 13)
 
@@ -50,9 +50,8 @@ from curse_of_memory._validation import (
     check_positive_float,
     check_positive_int,
     check_sequence_tensor,
-    primary_output,
 )
-from curse_of_memory.targets.linear import LinearFunctional
+from curse_of_memory.targets.dataset import apply_target
 
 Distance = Callable[[torch.Tensor, Any], torch.Tensor]
 
@@ -174,11 +173,10 @@ def heaviside_inputs(values: torch.Tensor, length: int) -> torch.Tensor:
 
 
 def target_outputs(target: Any, inputs: torch.Tensor, dt: float) -> torch.Tensor:
-    """Evaluate ``target`` on ``inputs`` ``(n, T, d)``: ``(n, T, d_out)`` in ``inputs.dtype``.
+    """Outputs ``(n, T, d_out)`` of ``target`` on ``inputs`` ``(n, T, d)``, in ``inputs.dtype``.
 
-    A :class:`LinearFunctional` is called as ``target(inputs, dt)``; any other callable
-    as ``target(inputs)`` (a tuple output means its first item). A torch module is fed
-    inputs in its own parameter dtype.
+    See :func:`~curse_of_memory.targets.dataset.apply_target`; a torch module is fed the
+    inputs in its own parameter dtype and device.
     """
     if not callable(target):
         raise TypeError(
@@ -190,17 +188,7 @@ def target_outputs(target: Any, inputs: torch.Tensor, dt: float) -> torch.Tensor
         param = next(iter(target.parameters()), None)
         if param is not None:
             feed = inputs.to(device=param.device, dtype=param.dtype)
-    with torch.no_grad():
-        out = target(feed, dt) if isinstance(target, LinearFunctional) else target(feed)
-    out = primary_output(out, "the target")
-    if out.dim() != 3 or out.shape[:2] != inputs.shape[:2]:
-        raise ValueError(
-            f"the target must map (n, T, d) = {tuple(inputs.shape)} to (n, T, d_out), "
-            f"got {tuple(out.shape)}"
-        )
-    if not bool(torch.isfinite(out).all()):
-        raise ValueError("the target produced NaN or infinite outputs")
-    return out.detach().to(device=inputs.device, dtype=inputs.dtype)
+    return apply_target(target, feed, dt).to(device=inputs.device, dtype=inputs.dtype)
 
 
 def _input_dim(target: Any, input_dim: int | None) -> int:
@@ -305,7 +293,7 @@ def impulse_response_loss(
     """Distance between the model's impulse response and the target's on time steps ``steps``.
 
     The input of channel ``i`` is ``x_0 = e_i / dt`` at step 0 and 0 after, so a linear
-    functional answers ``rho(k dt)`` at step k (DESIGN: ``y_k = dt sum_j rho(j dt)
+    functional answers ``rho(k dt)`` at step k (``y_k = dt sum_j rho(j dt)
     x_{k-j}``) and a linear RNN its memory ``c^T (I + dt W)^k U``: for linear models this
     compares the memory kernels rho and rho_hat at the times ``t = k dt``.
 
