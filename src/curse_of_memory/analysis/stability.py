@@ -11,28 +11,32 @@ widths m_1 < ... < m_n on a common beta grid, :func:`stability_verdict` estimate
    widths, ``max_{m >= m_{n//2}} E_m(beta)`` (a finite stand-in for the limsup).
 3. **Crossings shift left** (paper Fig 1(b)). For each pair of consecutive widths, the
    crossing ``c_i`` is the first beta > 0 from which the larger width does worse by more
-   than the factor ``1 + margin`` (at two consecutive grid points, or the last one),
+   than the factor ``1 + margin`` (at 3 of the next 4 grid points, or at all that remain),
    placed between grid points by log-log interpolation. If the crossings move left as m
    grows, at every fixed beta the error eventually grows with m, so E(beta) stays away from
    E(0) as beta -> 0. Signature: the last pair's crossing is at least ``shift_factor`` times
    smaller than the largest crossing of the earlier pairs (a pair that never crosses counts
    as crossing at the largest beta of the grid).
-4. **Jump at 0.** If the limit curve rises above E(0) at the smallest betas and stays flat
+4. **Growth at fixed small beta.** At the smallest beta > 0 where the excess
+   ``E_m(beta) - E_m(0)`` of every larger width is at least ``resolve`` times ``E_m(0)``,
+   its log-log slope in m over the larger widths is at least ``growth_slope``: the excess
+   keeps growing with m (this also catches crossings that all lie below the grid).
+5. **Jump at 0.** If the limit curve rises above E(0) at the smallest betas and stays flat
    there (log-log slope of ``E(beta) - E(0)`` over the three smallest positive betas below
    ``flat_slope``, while the excess exceeds ``jump_ratio`` times E(0)), E jumps at 0 already
    on the grid.
-5. **Verdict.** Unstable when (1) fails or (3) or (4) is seen; stable otherwise, with
+6. **Verdict.** Unstable when (1) fails or (3), (4) or (5) is seen; stable otherwise, with
    beta_0 = the smallest crossing among the larger widths (where a larger width starts to do
    worse; beyond it the sweep does not resolve E), or the largest beta of the grid when they
    never cross, and never past the first beta where the limit curve is infinite or above
    ``ceiling`` (a blow-up; e.g. the error of predicting zero).
 
-The default thresholds (``margin``, ``shift_factor``, ``jump_ratio``, ``flat_slope``) were
-fixed on synthetic families whose limit is known in closed form (``docs/instruments.md``,
-"Stability verdict"), never on the paper's figures. What a finite sweep cannot resolve: a
-jump smaller than the largest width's own E(0), a continuous limit rising like beta^a with
-``a < flat_slope`` (reads as a jump), and an instability whose crossings all lie beyond
-the grid.
+The default thresholds were fixed on synthetic families whose limit is known in closed form
+(``tests/stability_battery.py``; accuracy table in ``docs/instruments.md``), never on the
+paper's figures. What a finite sweep cannot resolve: a jump smaller than about twice the
+largest width's own E(0), a logarithmically slow blow-up, a continuous limit rising like
+beta^a with ``a < flat_slope`` (reads as a jump), and an instability whose crossings all lie
+beyond the grid.
 
 :func:`stability_radius` is a separate diagnostic: the per-width small-error radius at a
 common error level (the paper's "small-error radius shrinks", Fig 1(b) caption).
@@ -272,6 +276,10 @@ def stability_verdict(
         more than the factor ``1 + margin`` (> 0; absorbs sampling noise).
     shift_factor: crossings "shift left" when the last pair's crossing is this many times
         smaller than the largest earlier one (> 1).
+    growth_slope: the excess ``E_m(beta) - E_m(0)`` "keeps growing with m" when its log-log
+        slope in m over the larger widths is at least this (> 0).
+    resolve: ... measured at the smallest beta where every such excess is at least
+        ``resolve`` times ``E_m(0)`` (> 0; smaller excesses are not told from noise).
     jump_ratio: a jump at 0 needs ``L(beta_1) - L(0) >= jump_ratio * L(0)`` (> 0).
     flat_slope: ... and a log-log slope of ``L(beta) - L(0)`` below this over the three
         smallest positive betas (> 0).
