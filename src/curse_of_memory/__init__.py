@@ -10,7 +10,8 @@ Main entry points
 - :func:`memory_function`, :func:`fit_decay`: how long is a model's memory?
 - :class:`ContinuousRNN` (+ :data:`PARAMETRIZATIONS`), :func:`train`: stably
   parameterised RNNs and their training.
-- :func:`perturbation_error`, :func:`stability_radius`: can a target be learned stably?
+- :func:`perturbation_error` (with a loss such as :func:`mse_loss`),
+  :func:`stability_verdict`: can a target be learned stably?
 - :func:`run_experiment`: reproduce the paper's figures (``curse_of_memory.experiments``).
 """
 
@@ -35,12 +36,20 @@ if TYPE_CHECKING:  # static tools see the eager imports
         DecayFit,
         MemoryFunction,
         PerturbationCurve,
+        PerturbationLoss,
+        SmallErrorRadii,
         StabilityVerdict,
+        custom_loss,
         fit_decay,
+        impulse_response_loss,
         memory_function,
+        mse_loss,
         paper_betas,
         perturbation_error,
+        sobolev_loss,
         stability_radius,
+        stability_verdict,
+        twe_mse_loss,
     )
     from curse_of_memory.models import (
         PARAMETRIZATIONS,
@@ -108,21 +117,29 @@ __all__ = [
     "LinearFunctional",
     "MemoryFunction",
     "PerturbationCurve",
+    "PerturbationLoss",
     "RandomRNNTeacher",
     "RandomTransformerTeacher",
     "SequenceDataset",
+    "SmallErrorRadii",
     "StabilityVerdict",
     "TrainResult",
     "build_model",
+    "custom_loss",
     "fit_decay",
+    "impulse_response_loss",
     "load_model",
     "make_dataset",
     "memory_function",
+    "mse_loss",
     "paper_betas",
     "perturbation_error",
     "run_experiment",
     "save_model",
+    "sobolev_loss",
     "stability_radius",
+    "stability_verdict",
     "train",
+    "twe_mse_loss",
     "__version__",
 ]

@@ -117,3 +117,65 @@ def figure_suffixes() -> tuple[str, ...]:
     from matplotlib.backend_bases import FigureCanvasBase
 
     return tuple(f".{name}" for name in sorted(FigureCanvasBase.get_supported_filetypes()))
+
+
+def plot_perturbation_curves(
+    ax,
+    curves: list[dict],
+    limit: tuple[np.ndarray, np.ndarray] | None = None,
+    beta0: float | None = None,
+    ceiling: float = 1e8,
+):
+    """E_m(beta) per width on log-log axes, drawn as in the paper's figures.
+
+    beta = 0 is drawn at the left edge (tick "0"); errors above ``ceiling`` (or infinite)
+    on a top row marked "inf" instead of their huge values; the estimated limit curve
+    dashed; beta_0 as a dotted vertical line.
+
+    Parameters
+    ----------
+    ax: matplotlib axes.
+    curves: dicts with ``width``, ``betas`` ``(n,)`` (``betas[0] = 0``) and ``errors`` ``(n,)``.
+    limit: ``(betas, errors)`` of the estimated limit curve E(beta), or None.
+    beta0: stability radius to mark, or None.
+    ceiling: errors above it are drawn on the "inf" row.
+    """
+    betas = np.asarray(curves[0]["betas"], dtype=np.float64)
+    x_zero = betas[1] / 4  # where beta = 0 is drawn
+    x = np.where(betas > 0, betas, x_zero)
+    finite = [np.asarray(c["errors"], dtype=np.float64) for c in curves]
+    shown = np.concatenate([e[np.isfinite(e) & (e <= ceiling) & (e > 0)] for e in finite])
+    bottom = shown.min() / 3 if shown.size else 1e-3
+    top = shown.max() if shown.size else 1.0
+    y_inf = 10 ** (np.ceil(np.log10(top)) + 1.5)  # one row above every finite value shown
+
+    def placed(errors: np.ndarray) -> np.ndarray:
+        errors = np.asarray(errors, dtype=np.float64)
+        out = np.where(np.isfinite(errors) & (errors <= ceiling), errors, y_inf)
+        return np.maximum(out, bottom)
+
+    for curve in curves:
+        ax.plot(x, placed(curve["errors"]), marker=".", lw=1.2, label=f"m={curve['width']}")
+    if limit is not None:
+        ax.plot(x, placed(limit[1]), "k--", lw=1.4, label="E(beta), estimated")
+    if beta0 is not None and beta0 > 0:
+        ax.axvline(beta0, color="grey", ls=":", lw=1.2)
+        ax.annotate(f"beta_0 = {beta0:.3g}", (beta0, bottom), fontsize=7, rotation=90,
+                    va="bottom", ha="right", color="grey")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(x_zero / 1.6, betas[-1] * 1.6)
+    ax.set_ylim(bottom, y_inf * 4)
+    ax.axhline(np.sqrt(y_inf * min(top, ceiling)), color="lightgrey", lw=0.6)
+    x_ticks = [x_zero] + [b for b in ax.get_xticks() if betas[1] <= b <= betas[-1]]
+    ax.set_xticks(x_ticks, ["0"] + [f"$10^{{{int(round(np.log10(b)))}}}$" for b in x_ticks[1:]])
+    y_ticks = [y for y in ax.get_yticks() if bottom <= y <= min(top, ceiling)]
+    ax.set_yticks(
+        y_ticks + [y_inf],
+        [f"$10^{{{int(round(np.log10(y)))}}}$" for y in y_ticks] + [r"$\infty$"],
+    )
+    ax.minorticks_off()
+    ax.set_xlabel("perturbation beta")
+    ax.set_ylabel("E_m(beta)")
+    ax.grid(True, alpha=0.25)
+    return ax

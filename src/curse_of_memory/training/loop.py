@@ -29,6 +29,7 @@ from curse_of_memory._validation import (
     check_nonnegative_int,
     check_positive_int,
     check_sequence_tensor,
+    primary_output,
 )
 from curse_of_memory.training.checkpoint import (
     capture_state,
@@ -365,8 +366,7 @@ def evaluate_loss(
 
 # -- helpers ----------------------------------------------------------------------------------
 def _forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    out = model(x)
-    return out[0] if isinstance(out, tuple) else out  # DESIGN: tuple output -> first item
+    return primary_output(model(x))
 
 
 def _make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
