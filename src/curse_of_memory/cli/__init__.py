@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 # Order in which subcommands appear in --help.
-SUBCOMMANDS: list[str] = ["demo", "memory", "train", "reproduce", "ledger"]
+SUBCOMMANDS: list[str] = ["demo", "memory", "repetition", "train", "reproduce", "ledger"]
 
 
 def build_parser() -> argparse.ArgumentParser:
