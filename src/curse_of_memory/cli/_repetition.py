@@ -6,11 +6,13 @@ import argparse
 
 from curse_of_memory._atomic import atomic_write_json
 
+HELP = "memory of a sentiment model for a word repeated k times, with its decay fit"
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "repetition",
-        help="memory of a sentiment model for a word repeated k times, with its decay fit",
+        help=HELP,
         description=(
             "Feed a word repeated k = 1..K times to a sentiment model and report the memory "
             "|s(k+1) - s(k)| (paper Appendix B, Figs 5 and 6) with its fitted decay law. "

@@ -45,6 +45,14 @@ def _find(data_dir: Path, stem: str) -> Path:
     )
 
 
+def find_mnist_files(data_dir: str | Path) -> dict[str, Path]:
+    """Paths of the four MNIST files in ``data_dir`` (raises naming the first missing one)."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"data_dir {str(data_dir)!r} is not a folder")
+    return {stem: _find(data_dir, stem) for stem in _FILES.values()}
+
+
 def _read_pair(data_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Images ``(n, rows * cols)`` in [0, 1] and labels ``(n,)`` of one split, checked."""
     image_path = _find(data_dir, _FILES[(split, "images")])
@@ -82,8 +90,7 @@ def load_mnist_sequences(data_dir: str | Path | None = None) -> SequenceClassifi
             "(train-images-idx3-ubyte, ...; plain or .gz)"
         )
     data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise FileNotFoundError(f"data_dir {str(data_dir)!r} is not a folder")
+    find_mnist_files(data_dir)
     x_train, y_train = _read_pair(data_dir, "train")
     x_test, y_test = _read_pair(data_dir, "test")
     if x_train.shape[1] != x_test.shape[1]:

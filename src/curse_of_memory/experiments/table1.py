@@ -26,7 +26,6 @@ import functools
 import importlib.util
 import math
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -91,14 +90,11 @@ class Config:
 
         check_choice("dataset", self.dataset, SEQUENCE_DATASETS)
         if self.dataset == "mnist":
-            from curse_of_memory.data.mnist import _FILES, _find
+            from curse_of_memory.data.mnist import find_mnist_files
 
             if self.data_dir is None:
                 raise ValueError("dataset 'mnist' needs data_dir (the folder of the IDX files)")
-            if not Path(self.data_dir).is_dir():
-                raise FileNotFoundError(f"data_dir {self.data_dir!r} is not a folder")
-            for stem in _FILES.values():
-                _find(Path(self.data_dir), stem)
+            find_mnist_files(self.data_dir)
         if self.train_samples is not None:
             check_positive_int("train_samples", self.train_samples)
         check_positive_int("mnist1d_samples", self.mnist1d_samples)
@@ -320,7 +316,7 @@ def _fmt(stat: dict, digits: int) -> str:
 def table_lines(results: dict) -> list[str]:
     """The table as text: ours (mean (std err) over repeats) beside the paper's MNIST numbers."""
     lines = [
-        f"{'parametrization':16s} {'test loss':>17s} {'accuracy %':>15s}   "
+        f"{'parametrization':18s} {'test loss':>17s} {'accuracy %':>15s}   "
         f"{'paper loss':>10s} {'paper acc %':>11s}"
     ]
     for name, row in results["table"].items():
@@ -328,7 +324,7 @@ def table_lines(results: dict) -> list[str]:
         paper_text = f"{paper['loss']:10.4f} {paper['accuracy']:11.2f}" if paper else " " * 22
         stable = "stable" if name in STABLE_PARAMETRIZATIONS else "unstable"
         lines.append(
-            f"{name + ' (' + stable + ')':16s} {_fmt(row['test_loss'], 4):>17s} "
+            f"{name + ' (' + stable + ')':18s} {_fmt(row['test_loss'], 4):>17s} "
             f"{_fmt(row['test_accuracy_percent'], 2):>15s}   {paper_text}"
         )
     return lines

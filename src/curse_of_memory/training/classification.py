@@ -81,6 +81,7 @@ class ClassificationHistory:
     ``train_accuracy`` (means over the mini-batches since the previous record),
     ``val_loss`` and ``val_accuracy`` (whole validation split). ``test_loss`` and
     ``test_accuracy`` are measured once, after training. Accuracies are fractions.
+    ``seconds`` is the wall time of this call (after a resume: of the resumed part).
     """
 
     steps: list[int] = field(default_factory=list)
