@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     score_fn, report = make_scorer(args.scorer, settings, seed=args.seed, progress=True)
     if "test" in report:
         print(f"{args.scorer}: test accuracy {100 * report['test']['accuracy']:.1f}%")
-    curves = query_words(score_fn, words, args.max_repeats)
+    curves = query_words(score_fn, words, args.max_repeats, progress=True)
     for word, curve in curves.items():
         if "skipped" in curve:
             print(f"{word}: skipped: {curve['skipped']}")

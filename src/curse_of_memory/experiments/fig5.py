@@ -97,13 +97,14 @@ PRESETS: dict[str, Config] = {
 }  # fmt: skip
 
 
-def query_words(score_fn, words: tuple[str, ...], max_repeats: int) -> dict:
+def query_words(score_fn, words: tuple[str, ...], max_repeats: int, progress: bool = False) -> dict:
     """Repetition memory, decay fit and shape statistics of every word."""
-    from curse_of_memory.analysis import fit_decay
-    from curse_of_memory.analysis.repetition import repetition_memory
+    from tqdm.auto import tqdm
+
+    from curse_of_memory.analysis import fit_decay, repetition_memory
 
     curves = {}
-    for word in words:
+    for word in tqdm(words, desc="query words", disable=not progress, leave=False):
         try:
             memory = repetition_memory(score_fn, word, max_repeats)
         except ValueError as err:  # e.g. a word outside an LSTM's vocabulary
@@ -127,7 +128,8 @@ def model_unit(
 
     settings = SentimentTraining(epochs=epochs)
     score_fn, report = make_scorer(model, settings, seed=context.seed, progress=context.progress)
-    return {"model": model, "report": report, "curves": query_words(score_fn, words, max_repeats)}
+    curves = query_words(score_fn, tuple(words), max_repeats, context.progress)
+    return {"model": model, "report": report, "curves": curves}
 
 
 def units(config: Config) -> list[Unit]:
