@@ -106,6 +106,8 @@ def test_table1_bad_config_is_refused(tmp_path):
         make_config("table1", "quick", {"parametrizations": ("softplus", "cayley")})
     with pytest.raises(ValueError, match="structure must be 'diagonal' or 'symmetric'"):
         make_config("table1", "quick", {"structure": "dense"})
+    with pytest.raises(ValueError, match="unknown activation 'gelu'"):
+        make_config("table1", "quick", {"activation": "gelu"})
     with pytest.raises(ValueError, match="unknown dataset"):
         make_config("table1", "quick", {"dataset": "svhn"})
 

@@ -86,6 +86,7 @@ class Config:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        from curse_of_memory.kernels import ACTIVATIONS
         from curse_of_memory.models.rnn import STRUCTURES
 
         check_choice("dataset", self.dataset, SEQUENCE_DATASETS)
@@ -97,7 +98,8 @@ class Config:
             find_mnist_files(self.data_dir)
         if self.train_samples is not None:
             check_positive_int("train_samples", self.train_samples)
-        check_positive_int("mnist1d_samples", self.mnist1d_samples)
+        if check_positive_int("mnist1d_samples", self.mnist1d_samples) < 20:
+            raise ValueError(f"mnist1d_samples must be >= 20, got {self.mnist1d_samples}")
         self.parametrizations = tuple(self.parametrizations)
         if not self.parametrizations or len(set(self.parametrizations)) != len(
             self.parametrizations
@@ -110,6 +112,7 @@ class Config:
         check_positive_int("repeats", self.repeats)
         check_positive_int("width", self.width)
         check_choice("structure", self.structure, STRUCTURES)
+        check_choice("activation", self.activation, ACTIVATIONS)
         if self.structure == "dense":
             raise ValueError("structure must be 'diagonal' or 'symmetric' (eigenvalue maps)")
         check_positive_float("dt", self.dt)
