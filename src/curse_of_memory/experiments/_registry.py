@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from curse_of_memory.experiments import fig1, fig4
+from curse_of_memory.experiments import fig1, fig4, fig5, table1
 
 EXPERIMENTS: dict[str, ModuleType] = {
     "fig1": fig1,
     "fig4": fig4,
+    "fig5": fig5,
+    "table1": table1,
 }
