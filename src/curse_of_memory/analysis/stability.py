@@ -17,10 +17,14 @@ widths m_1 < ... < m_n on a common beta grid, :func:`stability_verdict` estimate
    E(0) as beta -> 0. Signature: the last pair's crossing is at least ``shift_factor`` times
    smaller than the largest crossing of the earlier pairs (a pair that never crosses counts
    as crossing at the largest beta of the grid).
-4. **Growth at fixed small beta.** At the smallest beta > 0 where the excess
-   ``E_m(beta) - E_m(0)`` of every larger width is at least ``resolve`` times ``E_m(0)``,
-   its log-log slope in m over the larger widths is at least ``growth_slope``: the excess
-   keeps growing with m (this also catches crossings that all lie below the grid).
+4. **Growth at fixed small beta.** From the smallest beta > 0 where the excess
+   ``E_m(beta) - E_m(0)`` of every larger width is at least ``resolve`` times ``E_m(0)``, the
+   log-log slope in m of the error ``E_m(beta)`` itself over the larger widths is at least
+   ``growth_slope`` at 3 of 4 consecutive grid points (all of them near the end), up to the
+   last beta where every larger width is finite and below ``ceiling``: the error keeps
+   growing with m (this also catches crossings that all lie below the grid). The slope is
+   taken on the error, not on the excess: curves that merge into a common limit L(beta)
+   have an excess ``L(beta) - E_m(0)`` that grows with m only because E_m(0) falls.
 5. **Jump at 0.** If the limit curve rises above E(0) at the smallest betas and stays flat
    there (log-log slope of ``E(beta) - E(0)`` over the three smallest positive betas below
    ``flat_slope``, while the excess exceeds ``jump_ratio`` times E(0)), E jumps at 0 already
@@ -229,24 +233,45 @@ def _jump_evidence(betas: np.ndarray, limit: np.ndarray, floor: float) -> tuple[
 
 
 def _growth_evidence(
-    betas: np.ndarray, widths: np.ndarray, errors: np.ndarray, floor: float, resolve: float
-) -> tuple[float, float]:
-    """(beta*, slope): log-log slope in m of the excess ``E_m(beta*) - E_m(0)`` over the
-    larger half of the widths, at the smallest beta* > 0 where every such excess is at
-    least ``resolve`` times ``E_m(0)`` (``(nan, nan)`` when no beta qualifies)."""
+    betas: np.ndarray,
+    widths: np.ndarray,
+    errors: np.ndarray,
+    floor: float,
+    resolve: float,
+    growth_slope: float,
+    ceiling: float,
+) -> tuple[float, float, bool]:
+    """(beta*, slope, grows): whether the error ``E_m(beta)`` of the larger half of the widths
+    keeps growing with m, where, and its log-log slope in m there.
+
+    The search starts at the smallest beta > 0 where every such excess
+    ``E_m(beta) - E_m(0)`` is at least ``resolve`` times ``E_m(0)`` and runs while every
+    larger width is finite and at most ``ceiling``. beta* is the first beta whose slope is at
+    least ``growth_slope`` at 3 of the next 4 points (all that remain near the end); when
+    there is none, ``grows`` is False and the largest slope seen is returned with its beta
+    (``(nan, nan, False)`` when no beta qualifies).
+    """
     upper = errors[widths.size // 2 :]
     m = np.log(widths[widths.size // 2 :].astype(np.float64))
     base = upper[:, :1] + floor  # (n_upper, 1)
     excess = upper - upper[:, :1]  # (n_upper, n_beta)
     with np.errstate(invalid="ignore"):
         resolved = np.all((excess >= resolve * base) & np.isfinite(excess), axis=0)
+        usable = np.all(np.isfinite(upper) & (upper <= ceiling), axis=0)
     resolved[0] = False
     found = np.flatnonzero(resolved)
     if not found.size:
-        return math.nan, math.nan
-    k = found[0]
-    slope = float(np.polyfit(m, np.log(excess[:, k]), 1)[0])
-    return float(betas[k]), slope
+        return math.nan, math.nan, False
+    steps = [k for k in range(found[0], betas.size) if usable[k]]
+    if not steps:
+        return math.nan, math.nan, False
+    slopes = np.array([np.polyfit(m, np.log(upper[:, k] + floor), 1)[0] for k in steps])
+    above = slopes >= growth_slope
+    for i in range(len(steps)):
+        if above[i] and above[i : i + _PERSIST].mean() >= 0.75:
+            return float(betas[steps[i]]), float(slopes[i]), True
+    i = int(np.argmax(slopes))
+    return float(betas[steps[i]]), float(slopes[i]), False
 
 
 def _fmt(x: float) -> str:
@@ -276,17 +301,18 @@ def stability_verdict(
         more than the factor ``1 + margin`` (> 0; absorbs sampling noise).
     shift_factor: crossings "shift left" when the last pair's crossing is this many times
         smaller than the largest earlier one (> 1).
-    growth_slope: the excess ``E_m(beta) - E_m(0)`` "keeps growing with m" when its log-log
-        slope in m over the larger widths is at least this (> 0).
-    resolve: ... measured at the smallest beta where every such excess is at least
-        ``resolve`` times ``E_m(0)`` (> 0; smaller excesses are not told from noise).
+    growth_slope: the error E_m(beta) "keeps growing with m" when its log-log slope in m
+        over the larger widths is at least this (> 0), at 3 of 4 consecutive betas.
+    resolve: ... looked for from the smallest beta where every excess ``E_m(beta) - E_m(0)``
+        is at least ``resolve`` times ``E_m(0)`` (> 0; smaller excesses are not told from noise).
     jump_ratio: a jump at 0 needs ``L(beta_1) - L(0) >= jump_ratio * L(0)`` (> 0).
     flat_slope: ... and a log-log slope of ``L(beta) - L(0)`` below this over the three
         smallest positive betas (> 0).
     resolution: error floor (>= 0, same units as the errors): differences below it are not
         meaningful, e.g. float64 rounding of an exactly representable target.
     ceiling: errors above it count as a blow-up (> 0, e.g. the error of predicting zero):
-        beta_0 is at most the last beta where the limit curve stays at or below it.
+        beta_0 is at most the last beta where the limit curve stays at or below it, and the
+        growth test (4) looks only at betas where every larger width stays at or below it.
 
     Returns
     -------
@@ -325,9 +351,10 @@ def stability_verdict(
         earlier = np.minimum(crossings[valid[:-1]], betas[-1])  # never crossed: beyond the grid
         shift_ratio = float(earlier.max() / crossings[valid[-1]])
     shifts_left = bool(shift_ratio >= shift_factor)
-    # 4. the excess E_m(beta) - E_m(0) at the smallest resolved beta keeps growing with m.
-    growth_beta, growth = _growth_evidence(betas, widths, errors, floor, resolve)
-    grows = bool(growth >= growth_slope)
+    # 4. once resolved, the error E_m(beta) itself keeps growing with m at fixed beta.
+    growth_beta, growth, grows = _growth_evidence(
+        betas, widths, errors, floor, resolve, growth_slope, ceiling
+    )
     # 4. a jump of the limit curve at 0, visible on the grid.
     jump_excess, jump_slope = _jump_evidence(betas, limit, floor)
     jumps = bool(jump_excess >= jump_ratio and (math.isnan(jump_slope) or jump_slope < flat_slope))
@@ -415,9 +442,9 @@ def _reason(
     if grows:
         upper = widths[widths.size // 2 :]
         return (
-            f"unstable: at beta = {_fmt(growth_beta)} the excess E_m(beta) - E_m(0) still grows "
-            f"with m over m = {', '.join(str(m) for m in upper)} (log-log slope "
-            f"{_fmt(growth)} >= {_fmt(growth_slope)}), so E(beta) does not tend to E(0) as "
+            f"unstable: from beta = {_fmt(growth_beta)} the error E_m(beta) still grows with m "
+            f"over m = {', '.join(str(m) for m in upper)} (log-log slope {_fmt(growth)} >= "
+            f"{_fmt(growth_slope)}), so E(beta) does not tend to E(0) as "
             f"beta -> 0; {falls}"
         )
     if jumps:
