@@ -105,6 +105,16 @@ def test_curves_merging_into_a_continuous_limit_are_stable(errors):
     assert verdict.stable and not verdict.evidence["grows"], verdict.reason
 
 
+def test_blow_up_at_the_first_beta_is_unstable_with_a_ceiling():
+    # 0.1/m + 1e6 m beta: infinite limit for every beta > 0, and every point past the first
+    # is above the ceiling 1, so the growth test has no beta to look at; the verdict must
+    # not read "stable up to beta_0 = 0"
+    verdict = stability_verdict(_family(lambda m, b: 0.1 / m + 1e6 * m * b), ceiling=1.0)
+    assert not verdict.stable and verdict.beta0 == 0.0
+    assert verdict.evidence["blows_up_at_once"]
+    assert verdict.reason.startswith("unstable")
+
+
 def test_no_approximation_is_not_stable():
     verdict = stability_verdict(_family(lambda m, b: 0.3 + 0 * m + b))
     assert not verdict.stable and verdict.reason.startswith("no approximation")

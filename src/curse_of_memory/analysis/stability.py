@@ -20,7 +20,7 @@ widths m_1 < ... < m_n on a common beta grid, :func:`stability_verdict` estimate
 4. **Growth at fixed small beta.** From the smallest beta > 0 where the excess
    ``E_m(beta) - E_m(0)`` of every larger width is at least ``resolve`` times ``E_m(0)``, the
    log-log slope in m of the error ``E_m(beta)`` itself over the larger widths is at least
-   ``growth_slope`` at 3 of 4 consecutive grid points (all of them near the end), up to the
+   ``growth_slope`` at 3 of 4 consecutive grid points (at least 3 points), up to the
    last beta where every larger width is finite and below ``ceiling``: the error keeps
    growing with m (this also catches crossings that all lie below the grid). The slope is
    taken on the error, not on the excess: curves that merge into a common limit L(beta)
@@ -28,7 +28,8 @@ widths m_1 < ... < m_n on a common beta grid, :func:`stability_verdict` estimate
 5. **Jump at 0.** If the limit curve rises above E(0) at the smallest betas and stays flat
    there (log-log slope of ``E(beta) - E(0)`` over the three smallest positive betas below
    ``flat_slope``, while the excess exceeds ``jump_ratio`` times E(0)), E jumps at 0 already
-   on the grid.
+   on the grid. So it does when the limit curve is above ``ceiling`` (a blow-up) already at
+   the smallest beta > 0.
 6. **Verdict.** Unstable when (1) fails or (3), (4) or (5) is seen; stable otherwise, with
    beta_0 = the smallest crossing among the larger widths (where a larger width starts to do
    worse; beyond it the sweep does not resolve E), or the largest beta of the grid when they
@@ -80,7 +81,7 @@ class StabilityVerdict:
     crossings: ``(n - 1,)`` crossing beta of each consecutive pair (``inf``: never
         crosses on the grid; ``nan``: the larger width is not better at beta = 0).
     evidence: numbers behind the signatures (approximated, shift_ratio, shifts_left,
-        jump_excess, jump_slope, jumps).
+        growth_beta, growth_slope, grows, jump_excess, jump_slope, jumps, blows_up_at_once).
     settings: the thresholds used.
     """
 
@@ -247,7 +248,7 @@ def _growth_evidence(
     The search starts at the smallest beta > 0 where every such excess
     ``E_m(beta) - E_m(0)`` is at least ``resolve`` times ``E_m(0)`` and runs while every
     larger width is finite and at most ``ceiling``. beta* is the first beta whose slope is at
-    least ``growth_slope`` at 3 of the next 4 points (all that remain near the end); when
+    least ``growth_slope`` at 3 of the next 4 points (at least 3 points); when
     there is none, ``grows`` is False and the largest slope seen is returned with its beta
     (``(nan, nan, False)`` when no beta qualifies).
     """
@@ -268,7 +269,7 @@ def _growth_evidence(
     slopes = np.array([np.polyfit(m, np.log(upper[:, k] + floor), 1)[0] for k in steps])
     above = slopes >= growth_slope
     for i in range(len(steps)):
-        if above[i] and above[i : i + _PERSIST].mean() >= 0.75:
+        if above[i] and above[i : i + _PERSIST].sum() >= _PERSIST - 1:
             return float(betas[steps[i]]), float(slopes[i]), True
     i = int(np.argmax(slopes))
     return float(betas[steps[i]]), float(slopes[i]), False
@@ -360,8 +361,11 @@ def stability_verdict(
     jumps = bool(jump_excess >= jump_ratio and (math.isnan(jump_slope) or jump_slope < flat_slope))
     if jumps and math.isnan(jump_slope):
         jumps = bool(np.all(limit[1:4] - limit[0] >= jump_ratio * (limit[0] + floor)))
+    # 5. ... or the limit curve is past the ceiling (a blow-up) already at the smallest beta.
+    blows_up_at_once = bool(not limit[1] <= ceiling)
 
     stable = approximated and not shifts_left and not grows and not jumps
+    stable = stable and not blows_up_at_once
     beta0, cause = 0.0, ""
     if stable:
         pair_upper = [i for i in range(n // 2, n - 1) if math.isfinite(crossings[i])]
@@ -380,6 +384,12 @@ def stability_verdict(
         growth_beta, growth, grows, jump_excess, jump_slope, jumps, beta0, cause, shift_factor,
         growth_slope, flat_slope,
     )  # fmt: skip
+    if approximated and blows_up_at_once and not (shifts_left or grows or jumps):
+        reason = (
+            f"unstable: the limit curve is already above the ceiling {_fmt(ceiling)} at the "
+            f"smallest beta = {_fmt(betas[1])} (E = {_fmt(limit[1])}), so E(beta) does not tend "
+            f"to E(0) = {_fmt(limit[0])} on the grid"
+        )
     return StabilityVerdict(
         stable=bool(stable),
         beta0=beta0,
@@ -400,6 +410,7 @@ def stability_verdict(
             "jump_excess": jump_excess if math.isfinite(jump_excess) else None,
             "jump_slope": None if math.isnan(jump_slope) else jump_slope,
             "jumps": jumps,
+            "blows_up_at_once": blows_up_at_once,
         },
         settings={
             "margin": margin,
