@@ -115,6 +115,21 @@ def test_blow_up_at_the_first_beta_is_unstable_with_a_ceiling():
     assert verdict.reason.startswith("unstable")
 
 
+def test_crossings_past_the_ceiling_do_not_count():
+    # curves merging into beta (stable), then a blow-up by 1e3 m^2 from beta = 3 + 10/m (the
+    # larger widths first) where every error is above the ceiling 1: a crossing between two
+    # widths that both approximate nothing says nothing about beta -> 0
+    def errors(m, b):
+        return np.maximum(0.1 / m, b) * np.where(b > 3 + 10 / m, 1e3 * m**2, 1.0)
+
+    verdict = stability_verdict(_family(errors), ceiling=1.0)
+    assert verdict.stable, verdict.reason
+    assert not np.isfinite(verdict.crossings).any()
+    assert verdict.beta0 == BETAS[BETAS <= 1.0][-1]  # capped where the limit passes 1
+    unbounded = stability_verdict(_family(errors))  # no ceiling: the crossings count
+    assert not unbounded.stable and unbounded.evidence["shifts_left"]
+
+
 def test_no_approximation_is_not_stable():
     verdict = stability_verdict(_family(lambda m, b: 0.3 + 0 * m + b))
     assert not verdict.stable and verdict.reason.startswith("no approximation")

@@ -12,11 +12,13 @@ widths m_1 < ... < m_n on a common beta grid, :func:`stability_verdict` estimate
 3. **Crossings shift left** (paper Fig 1(b)). For each pair of consecutive widths, the
    crossing ``c_i`` is the first beta > 0 from which the larger width does worse by more
    than the factor ``1 + margin`` (at 3 of the next 4 grid points, or at all that remain),
-   placed between grid points by log-log interpolation. If the crossings move left as m
-   grows, at every fixed beta the error eventually grows with m, so E(beta) stays away from
-   E(0) as beta -> 0. Signature: the last pair's crossing is at least ``shift_factor`` times
-   smaller than the largest crossing of the earlier pairs (a pair that never crosses counts
-   as crossing at the largest beta of the grid).
+   placed between grid points by log-log interpolation (only where the smaller width is at
+   most ``ceiling``). If the crossings move left as m grows, at every fixed beta the error
+   eventually grows with m, so E(beta) stays away from E(0) as beta -> 0. Signature: the
+   last pair's crossing is at least ``shift_factor`` times smaller than the largest
+   crossing of the earlier pairs (a pair that never crosses counts as crossing at the
+   largest beta of the grid, or at the last one where its smaller width is at most
+   ``ceiling``).
 4. **Growth at fixed small beta.** From the smallest beta > 0 where the excess
    ``E_m(beta) - E_m(0)`` of every larger width is at least ``resolve`` times ``E_m(0)``, the
    log-log slope in m of the error ``E_m(beta)`` itself over the larger widths is at least
@@ -199,19 +201,38 @@ def _log_ratio(upper: np.ndarray, lower: np.ndarray, floor: float) -> np.ndarray
     return np.where(np.isinf(a) & np.isinf(b), 0.0, out)
 
 
+def _usable(errors: np.ndarray, ceiling: float) -> int:
+    """Number of leading betas where ``errors`` (non-decreasing) is at most ``ceiling``."""
+    return int(np.argmin(errors <= ceiling)) if np.any(errors > ceiling) else errors.size
+
+
+def _horizon(betas: np.ndarray, errors: np.ndarray, ceiling: float) -> float:
+    """The largest beta where ``errors`` is at most ``ceiling`` (``betas[0]`` if none)."""
+    return float(betas[max(_usable(errors, ceiling) - 1, 0)])
+
+
 def _crossing(
-    betas: np.ndarray, smaller: np.ndarray, larger: np.ndarray, floor: float, margin: float
+    betas: np.ndarray,
+    smaller: np.ndarray,
+    larger: np.ndarray,
+    floor: float,
+    margin: float,
+    ceiling: float,
 ) -> float:
     """First beta > 0 from which ``larger`` stays above ``(1 + margin) * smaller``.
 
+    Only the betas where ``smaller`` is at most ``ceiling`` count (the persistence rule
+    ends with them): past it the smaller width approximates nothing, and doing worse than
+    it says nothing about beta -> 0.
     ``nan`` when ``larger`` is not below ``smaller`` at beta = 0, ``inf`` when it never
     crosses. Between grid points the crossing is interpolated linearly in log beta.
     """
     gap = _log_ratio(larger, smaller, floor) - math.log1p(margin)  # (n_beta,)
     if not _log_ratio(larger[:1], smaller[:1], floor)[0] < 0:
         return math.nan
-    above = gap > 0
-    for k in range(1, betas.size):
+    usable = _usable(smaller, ceiling)  # non-decreasing errors: the usable betas are a prefix
+    above = gap[:usable] > 0
+    for k in range(1, usable):
         if above[k] and above[k : k + _PERSIST].mean() >= 0.75:
             if k == 1 or not np.isfinite(gap[k]) or not np.isfinite(gap[k - 1]):
                 return float(betas[k])
@@ -312,8 +333,9 @@ def stability_verdict(
     resolution: error floor (>= 0, same units as the errors): differences below it are not
         meaningful, e.g. float64 rounding of an exactly representable target.
     ceiling: errors above it count as a blow-up (> 0, e.g. the error of predicting zero):
-        beta_0 is at most the last beta where the limit curve stays at or below it, and the
-        growth test (4) looks only at betas where every larger width stays at or below it.
+        beta_0 is at most the last beta where the limit curve stays at or below it, a
+        crossing (3) counts only where the smaller width stays at or below it, and the
+        growth test (4) only where every larger width does.
 
     Returns
     -------
@@ -344,12 +366,15 @@ def stability_verdict(
     limit = errors[upper].max(axis=0)  # (n_beta,)
     # 3. crossings of consecutive widths, and whether they shift left.
     crossings = np.array(
-        [_crossing(betas, errors[i], errors[i + 1], floor, margin) for i in range(n - 1)]
+        [_crossing(betas, errors[i], errors[i + 1], floor, margin, ceiling) for i in range(n - 1)]
     )
     valid = np.flatnonzero(~np.isnan(crossings))
     shift_ratio = math.nan
+    # a pair that never crosses counts as crossing where its smaller width's curve ends (the
+    # largest beta of the grid, or the last one at or below the ceiling)
+    ends = np.array([_horizon(betas, errors[i], ceiling) for i in range(n - 1)])
     if valid.size >= 2 and math.isfinite(crossings[valid[-1]]):
-        earlier = np.minimum(crossings[valid[:-1]], betas[-1])  # never crossed: beyond the grid
+        earlier = np.minimum(crossings[valid[:-1]], ends[valid[:-1]])
         shift_ratio = float(earlier.max() / crossings[valid[-1]])
     shifts_left = bool(shift_ratio >= shift_factor)
     # 4. once resolved, the error E_m(beta) itself keeps growing with m at fixed beta.
@@ -382,7 +407,7 @@ def stability_verdict(
     reason = _reason(
         widths, betas, e0, crossings, valid, approximated, shift_ratio, shifts_left,
         growth_beta, growth, grows, jump_excess, jump_slope, jumps, beta0, cause, shift_factor,
-        growth_slope, flat_slope,
+        growth_slope, flat_slope, ends,
     )  # fmt: skip
     if approximated and blows_up_at_once and not (shifts_left or grows or jumps):
         reason = (
@@ -428,7 +453,7 @@ def stability_verdict(
 def _reason(
     widths, betas, e0, crossings, valid, approximated, shift_ratio, shifts_left,
     growth_beta, growth, grows, jump_excess, jump_slope, jumps, beta0, cause, shift_factor,
-    growth_slope, flat_slope,
+    growth_slope, flat_slope, ends,
 ) -> str:  # fmt: skip
     """The verdict in words, with the numbers behind it."""
     m1, mn = widths[0], widths[-1]
@@ -436,12 +461,12 @@ def _reason(
     if not approximated:
         return f"no approximation: {falls}, it does not fall with m (Def 3.5 needs E_m(0) -> 0)"
     if shifts_left:
-        first = valid[np.argmax(np.minimum(crossings[valid[:-1]], betas[-1]))]
+        first = valid[np.argmax(np.minimum(crossings[valid[:-1]], ends[valid[:-1]]))]
         last = valid[-1]
         before = (
             f"beta = {_fmt(crossings[first])}"
             if math.isfinite(crossings[first])
-            else f"no crossing up to beta = {_fmt(betas[-1])}"
+            else f"no crossing up to beta = {_fmt(ends[first])}"
         )
         return (
             f"unstable: the crossings shift left as m grows ({before} for m={widths[first]}->"
