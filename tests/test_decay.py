@@ -81,7 +81,7 @@ def test_random_gated_rnns_are_exponential(cls):
     # GRU/LSTM gates and give far slower memory; see the report.)
     torch.manual_seed(0)
     model = cls(4, 16, batch_first=True)
-    fit = fit_decay(memory_function(model, 200, 1.0, scales=(0.1, 1.0)))
+    fit = fit_decay(memory_function(model, 200, 1.0))
     assert fit.law == "exponential", fit.summary()
     assert fit.rate > 0.1
 
