@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from curse_of_memory import ContinuousRNN, LinearFunctional, memory_function
+from curse_of_memory import ContinuousRNN, LinearFunctional, fit_decay, memory_function
 from curse_of_memory._validation import MEMORY_LIMIT_VARIABLE, MemoryBudgetError
 
 W, U, C = -0.5, 2.0, 1.5  # the width-1 model of the module docstring
@@ -95,6 +95,13 @@ def test_unbounded_tanh_memory_decays_like_one_over_t(unbounded_tanh_memory):
     assert 0.85 < scaled[-1] < 1.0
 
 
+def test_unbounded_tanh_memory_is_polynomial_with_exponent_near_one(unbounded_tanh_memory):
+    # The local exponent |w| t / (|w| t + ln 2 + ln(|w| t) / 2) tends to 1 slowly.
+    fit = fit_decay(unbounded_tanh_memory)
+    assert fit.law == "polynomial", fit.summary()
+    assert 0.9 < fit.exponent < 1.0
+
+
 def test_bounded_tanh_memory_decays_at_the_linear_rate():
     # With |x| <= 1 the unit leaves saturation: M_k -> |c| sinh-like prefactor
     # (1 + w dt)^k, the discrete rate of the linearisation.
@@ -102,6 +109,8 @@ def test_bounded_tanh_memory_decays_at_the_linear_rate():
     bounded = memory_function(_width_one_rnn("tanh", dt), 401, dt)
     rate = -np.log(bounded.values[400] / bounded.values[200]) / 10.0
     assert rate == pytest.approx(-math.log1p(W * dt) / dt, rel=1e-3)
+    fit = fit_decay(bounded)
+    assert fit.law == "exponential" and fit.rate == pytest.approx(rate, rel=1e-3)
 
 
 @pytest.mark.parametrize("bound", [1.0, math.inf])

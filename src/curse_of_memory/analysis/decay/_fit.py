@@ -1,122 +1,75 @@
-"""Exponential or polynomial? Decay-law fits of memory functions (SPEC Definition 3.2).
+"""Exponential, polynomial, or neither? The decay law of a memory curve (Definition 3.2).
 
-Two laws are fitted by least squares in log space on one window of the curve:
+The law is a statement about the tail, so ``fit_decay`` works in four steps.
 
-* exponential  M(t) ~ C e^{-beta t}:      log M = log C - beta t
-* polynomial   M(t) ~ C (t + t0)^{-p}:   log M = log C - p log(t + t0)
+1. Window and fit points (``_window``): from the maximum to the noise floor; the
+   local maxima where the curve oscillates.
+2. Noise and non-decay. If neighbouring fit points scatter by a median factor of
+   e^0.5 or more about the fitted trend, the curve is noise: undetermined. If the
+   level of the last quarter of the window is within ``NON_DECAY_DROP`` (2 %) of the
+   third quarter's, or below it by less than three standard errors of the noise,
+   the memory does not decay on this window: non-decaying (also when the maximum
+   comes at the end: a growing memory).
+3. Tail. The laws are fitted to the points after the curve has lost half of its
+   decay (in log M): the earlier part belongs to faster transients (sums of
+   exponentials with very different rates, the early bend of (t + t0)^{-p}).
+4. Verdict. Both laws are fitted to log M on the tail (``_laws``); the power law
+   with a free offset t0 contains the exponential as its limit t0 -> infinity, so
+   it always fits at least as well. A law *fits* when its rms misfit is within
+   ``FIT_FACTOR`` (2) tolerances, the tolerance being the larger of the noise and
+   ``RELATIVE_TOLERANCE`` (0.5 %) of the tail's decay in log M. Then:
 
-The offset ``t0`` (default 1, in time units) makes the polynomial law exact for the
-paper's targets 1/(t+1)^p (SPEC 7.2, eq 120) and keeps t = 0 usable; for a pure power
-law t^{-p} pass ``t0`` small or start the window later (``t_start``), where
-log(t + 1) - log t = O(1/t) no longer matters. The law with the larger coefficient of
-determination R^2 (of log M) wins.
+   * polynomial, if the power law fits, beats the exponential significantly
+     (sqrt(misfit_exp^2 - misfit_pol^2) > 2 tolerances) and is a genuine power law:
+     its local rate p / (t + t0) falls by a factor ``MIN_SPAN`` (1.5) or more across
+     the tail (a power law with a huge t0 is an exponential whose rate drifts);
+   * exponential, if the exponential fits and the tail spans a factor of at least
+     ``MIN_SPAN`` (1.5) in t; over a shorter span a power law with t0 >= 0 changes
+     its local decay rate p / (t + t0) too little to be told from an exponential
+     within the tolerance, so the verdict is undetermined;
+   * if neither law fits, the local decay rate is measured on the thirds of the
+     tail: exponential if the last two agree within ``RATE_SETTLED`` (3 %): the rate
+     has settled, as for nonlinear models relaxing through several regimes or sums
+     of exponentials with close rates (the rate reported is the last third's);
+     other if it still drifts: the curve decays (step 2) but neither law describes
+     its tail, e.g. stretched exponentials e^{-t^a}, 1 / log t, or a Gaussian
+     (faster than any exponential);
+   * undetermined otherwise (a borderline case between the first two).
 
-Window. It starts at ``t_start`` (default: the time of the maximum, so an initial rise
-is skipped). It ends at ``t_end`` or, automatically, where the curve reaches its noise
-floor: the first value <= ``noise_floor * max`` (relative; default 1e-12, safely above
-float64 rounding) or, earlier, where the decaying envelope stops decreasing (the running
-block maxima of the curve no longer fall: flat or non-monotone noise) at a level below
-1e-6 of the peak (a stall above that is real behaviour and stays); when such a
-plateau is found, points within a factor ``floor_margin`` of its median level are cut
-too. If fewer than ``min_points`` points remain, or neither law reaches ``min_r2``, or
-the best law does not decay, the law is ``"undetermined"`` (no error is raised; the
-reason is in ``.reason``).
+The thresholds come from principles (what a 0.5 % misfit or a factor-2 span means)
+and were checked on the synthetic battery of ``battery.known_curves`` (docs: the
+accuracy table), never tuned on a paper figure.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from curse_of_memory._validation import check_finite_float, check_positive_float, check_positive_int
+from curse_of_memory.analysis.decay._laws import (
+    LawFit,
+    fit_exponential,
+    fit_exponential_with_prefactor,
+    fit_power_law,
+    noise_level,
+)
+from curse_of_memory.analysis.decay._result import DecayFit
+from curse_of_memory.analysis.decay._window import fit_points, window
 
-LAWS = ("exponential", "polynomial", "undetermined")
-_FIT_FIELDS = (
-    "exp_rate", "exp_prefactor", "pol_exponent", "pol_prefactor", "r2_exponential", "r2_polynomial"
-)  # fmt: skip
-
-
-@dataclass
-class DecayFit:
-    """Result of :func:`fit_decay`.
-
-    Attributes
-    ----------
-    law: ``"exponential"``, ``"polynomial"`` or ``"undetermined"``.
-    rate: beta of e^{-beta t} when the law is exponential, else ``None``.
-    exponent: p of (t + t0)^{-p} when the law is polynomial, else ``None``.
-    exp_rate, exp_prefactor: fitted beta and C of the exponential law (``None`` if no fit).
-    pol_exponent, pol_prefactor: fitted p and C of the polynomial law (``None`` if no fit).
-    r2_exponential: R^2 of log M against t on the window (``None`` if no fit).
-    r2_polynomial: R^2 of log M against log(t + t0) on the window (``None`` if no fit).
-    window: ``(t_start, t_end)`` of the points used (inclusive).
-    n_points: number of points used.
-    t0: offset of the polynomial law.
-    reason: why the law is undetermined (empty otherwise).
-    """
-
-    law: str
-    rate: float | None
-    exponent: float | None
-    exp_rate: float | None
-    exp_prefactor: float | None
-    pol_exponent: float | None
-    pol_prefactor: float | None
-    r2_exponential: float | None
-    r2_polynomial: float | None
-    window: tuple[float, float]
-    n_points: int
-    t0: float
-    reason: str = ""
-
-    @property
-    def t_start(self) -> float:
-        return self.window[0]
-
-    @property
-    def t_end(self) -> float:
-        return self.window[1]
-
-    def predict(self, t: np.ndarray | float) -> np.ndarray:
-        """The winning law's fitted curve at times ``t`` (raises if undetermined)."""
-        t = np.asarray(t, dtype=np.float64)
-        if self.law == "exponential":
-            return self.exp_prefactor * np.exp(-self.exp_rate * t)
-        if self.law == "polynomial":
-            return self.pol_prefactor * (t + self.t0) ** (-self.pol_exponent)
-        raise ValueError(f"no decay law to predict with: {self.reason}")
-
-    def short(self) -> str:
-        """Compact label, e.g. ``"exp, rate 0.105"`` or ``"pol, exponent 1.50"``."""
-        if self.law == "exponential":
-            return f"exp, rate {self.rate:.3g}"
-        if self.law == "polynomial":
-            return f"pol, exponent {self.exponent:.3g}"
-        return "undetermined"
-
-    def summary(self) -> str:
-        """Plain-language verdict with both fit qualities and the window."""
-        where = f"t in [{self.window[0]:.4g}, {self.window[1]:.4g}], {self.n_points} points"
-        if self.law == "exponential":
-            return (
-                f"exponential decay, rate {self.rate:.4g} per unit time (R^2 "
-                f"{self.r2_exponential:.4f}; polynomial R^2 {self.r2_polynomial:.4f}; {where})"
-            )
-        if self.law == "polynomial":
-            return (
-                f"polynomial decay, exponent {self.exponent:.4g} (R^2 {self.r2_polynomial:.4f}; "
-                f"exponential R^2 {self.r2_exponential:.4f}; {where})"
-            )
-        return f"undetermined decay: {self.reason} ({where})"
-
-    def to_dict(self) -> dict:
-        """JSON-serialisable form."""
-        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        out["window"] = list(self.window)
-        return out
+RELATIVE_TOLERANCE = 2.5e-4  # a law may deviate by 0.025 % of the tail's decay (log M)
+FIT_FACTOR = 2.0  # a law fits when its rms misfit is within 2 tolerances
+MIN_SPAN = 1.5  # an exponential verdict needs t_end / t_start >= 1.5 on the tail
+NON_DECAY_DROP = 0.02  # last quarter within 2 % of the third: no decay
+NOISE_ONLY = 0.3  # point-to-point scatter of e^0.3 (35 %) or more: noise only
+GROWTH = 0.1  # a maximum at the end, 10 % above the start: a growing memory
+TAIL_FRACTION = 0.5  # the tail starts after half of the decay (in log M)
+RATE_SETTLED = 0.03  # local rates of the last two thirds within 3 %: the rate has settled
+MAX_MARGIN = 1000.0  # margins are reported up to 1000 (an exact law has no finite one)
+_TINY = 1e-300
 
 
 def fit_decay(
@@ -124,13 +77,12 @@ def fit_decay(
     *,
     t_start: float | None = None,
     t_end: float | None = None,
-    t0: float = 1.0,
-    noise_floor: float = 1e-12,
+    t0: float | None = None,
+    noise_floor: float = 1e-10,
     floor_margin: float = 100.0,
     min_points: int = 8,
-    min_r2: float = 0.8,
 ) -> DecayFit:
-    """Classify a memory function's decay as exponential or polynomial.
+    """Classify the decay law of a memory curve (module docstring for the method).
 
     Parameters
     ----------
@@ -139,26 +91,29 @@ def fit_decay(
         ``(t, values)`` of 1-D arrays of equal length (t strictly increasing, >= 0;
         values >= 0, finite).
     t_start, t_end:
-        Window limits (inclusive). Defaults: the time of the maximum; the noise floor
-        (see the module docstring). An explicit ``t_end`` disables the plateau search
-        but not the ``noise_floor`` cut.
+        Explicit window (inclusive); the laws are then fitted to the whole window
+        (no tail selection, no noise-plateau cut). Defaults: the time of the
+        maximum, and the end of the usable curve.
     t0:
-        Offset of the polynomial law (t + t0)^{-p}, > 0.
+        Fix the offset of the power law (t + t0)^{-p} (> -t[0]); default: fitted.
     noise_floor:
-        Values <= ``noise_floor * max(values)`` end the window (relative, in (0, 1)).
+        Values <= ``noise_floor * max(values)`` are rounding noise (relative, in (0, 1)).
+        The default 1e-10 keeps a memory function's Heaviside differences, whose
+        rounding error is about eps |y| / dt, accurate to ~1e-5 where they are used.
     floor_margin:
-        After a detected plateau, values below ``floor_margin`` x its median are cut.
+        Before a detected noise plateau, values below ``floor_margin`` x its level are
+        cut as well (> 0).
     min_points:
-        Fewer points left than this (>= 3) gives ``law="undetermined"``.
-    min_r2:
-        If neither law reaches this R^2 the law is ``"undetermined"``.
+        Fewer fit points than this (>= 3) gives ``law="undetermined"``.
 
     Returns
     -------
     DecayFit
     """
     t, values = _as_arrays(memory)
-    t0 = check_positive_float("t0", t0)
+    t0 = None if t0 is None else check_finite_float("t0", t0)
+    if t0 is not None and t0 <= -t[0]:
+        raise ValueError(f"t0 must be > -t[0] = {-t[0]:g} (so that t + t0 > 0), got {t0}")
     noise_floor = check_positive_float("noise_floor", noise_floor)
     if noise_floor >= 1:
         raise ValueError(
@@ -168,44 +123,185 @@ def fit_decay(
     min_points = check_positive_int("min_points", min_points)
     if min_points < 3:
         raise ValueError(f"min_points must be >= 3, got {min_points}")
-    min_r2 = check_finite_float("min_r2", min_r2)
     t_lo = None if t_start is None else check_finite_float("t_start", t_start)
     t_hi = None if t_end is None else check_finite_float("t_end", t_end)
     if t_lo is not None and t_hi is not None and t_hi <= t_lo:
         raise ValueError(f"t_end must be greater than t_start, got t_start={t_lo}, t_end={t_hi}")
 
-    first, last = _window(t, values, t_lo, t_hi, noise_floor, floor_margin)
-    window_t, window_v = t[first : last + 1], values[first : last + 1]
-    window = (float(t[first]), float(t[last])) if last >= first else (float(t[first]),) * 2
-    n = int(window_t.size)
-    if n < min_points:
-        reason = f"only {n} point(s) in the decaying part above the noise floor (need {min_points})"
-        no_fit = dict.fromkeys(_FIT_FIELDS)
-        return DecayFit("undetermined", None, None, **no_fit, window=window, n_points=n, t0=t0,
-                        reason=reason)  # fmt: skip
+    first, last, ended = window(t, values, t_lo, t_hi, noise_floor, floor_margin)
+    top, growth = _growth(t, values, t_lo, t_hi)
+    if growth > 1 + GROWTH:
+        reason = f"the memory grows: its maximum comes at the end of the window (t = {t[top]:.4g})"
+        return _no_law("non-decaying", t, first, top, 1, reason, growth / (1 + GROWTH))
+    points = fit_points(values, first, last, min_points)
+    if points.size < min_points:
+        reason = f"only {points.size} point(s) above the noise floor (need {min_points})"
+        return _no_law("undetermined", t, first, last, points.size, _and(reason, ended))
+    t_fit, log_v = t[points], np.log(values[points])
+    scatter = noise_level(fit_power_law(t_fit, log_v, t0).residual)
+    if scatter >= NOISE_ONLY:
+        reason = f"noise only: neighbouring values scatter by a factor {math.exp(scatter):.3g}"
+        return _no_law("undetermined", t, first, last, points.size, reason)
+    flat, margin = _non_decaying(t_fit, log_v, scatter)
+    if flat:
+        return _no_law("non-decaying", t, first, last, points.size, flat, margin)
+    if t_lo is None and t_hi is None:
+        tail = _tail(log_v, min_points)
+        t_fit, log_v = t_fit[tail:], log_v[tail:]
+    return _verdict(t_fit, log_v, t0, ended)
 
-    log_v = np.log(window_v)
-    slope_e, icpt_e, r2_e = _line_fit(window_t, log_v)  # log M = log C - beta t
-    slope_p, icpt_p, r2_p = _line_fit(np.log(window_t + t0), log_v)  # log M = log C - p log(t+t0)
-    values_fit = (-slope_e, math.exp(icpt_e), -slope_p, math.exp(icpt_p), r2_e, r2_p)
-    fits = dict(zip(_FIT_FIELDS, values_fit, strict=True))
-    law = "exponential" if r2_e >= r2_p else "polynomial"
-    decay = -slope_e if law == "exponential" else -slope_p
-    reason = ""
-    if max(r2_e, r2_p) < min_r2:
-        law, reason = "undetermined", f"neither law fits (R^2 {r2_e:.3g}, {r2_p:.3g} < {min_r2})"
-    elif decay <= 0:
-        law, reason = "undetermined", "the best-fitting law does not decay"
+
+@dataclass
+class _Call:
+    """A verdict before it becomes a :class:`DecayFit`."""
+
+    law: str
+    reason: str = ""
+    tests: dict[str, float] = field(default_factory=dict)  # statistic / threshold, > 1 passes
+    rate: float | None = None
+
+
+def _verdict(t: np.ndarray, log_v: np.ndarray, t0: float | None, ended: str) -> DecayFit:
+    """Step 4 of the module docstring on the tail points ``(t, log M)``."""
+    exp_fit, pol_fit = fit_exponential_with_prefactor(t, log_v), fit_power_law(t, log_v, t0)
+    noise = noise_level(pol_fit.residual)
+    decay = float(log_v.max() - log_v.min())
+    tolerance = max(noise, RELATIVE_TOLERANCE * decay, 1e-12)
+    call = _decide(t, log_v, exp_fit, pol_fit, FIT_FACTOR * tolerance)
     return DecayFit(
-        law,
-        rate=decay if law == "exponential" else None,
-        exponent=decay if law == "polynomial" else None,
-        **fits,
-        window=window,
-        n_points=n,
-        t0=t0,
-        reason=reason,
+        call.law,
+        rate=call.rate if call.law == "exponential" else None,
+        exponent=-pol_fit.slope if call.law == "polynomial" else None,
+        exp_rate=-exp_fit.slope,
+        exp_prefactor=_exp(exp_fit.log_prefactor),
+        pol_exponent=-pol_fit.slope,
+        pol_prefactor=_exp(pol_fit.log_prefactor),
+        t0=pol_fit.offset,
+        r2_exponential=exp_fit.r2,
+        r2_polynomial=pol_fit.r2,
+        misfit_exponential=exp_fit.rms,
+        misfit_polynomial=pol_fit.rms,
+        noise=noise,
+        tolerance=tolerance,
+        margin=min(min(call.tests.values()), MAX_MARGIN) if call.tests else None,
+        window=(float(t[0]), float(t[-1])),
+        n_points=int(t.size),
+        reason=_and(call.reason, ended),
     )
+
+
+def _decide(t: np.ndarray, log_v: np.ndarray, exp_fit: LawFit, pol_fit: LawFit,
+            limit: float) -> _Call:  # fmt: skip
+    """The verdict from both fits and the misfit limit (module docstring, step 4)."""
+    gain = math.sqrt(max(exp_fit.rms**2 - pol_fit.rms**2, 0.0))  # what t0, p add
+    # A power law whose local rate p / (t + t0) changes by less than MIN_SPAN across the
+    # tail (t0 large) is an exponential with a drifting rate, not a power law.
+    bend = pol_fit.rate_change(t[0], t[-1])
+    pol_fits, exp_fits = pol_fit.rms <= limit and bend >= MIN_SPAN, exp_fit.rms <= limit
+    if pol_fits and gain > limit:
+        tests = {"fit": limit / max(pol_fit.rms, _TINY), "gain": gain / limit,
+                 "bend": bend / MIN_SPAN}  # fmt: skip
+        return _Call("polynomial", tests=tests)
+    if exp_fits:
+        span = t[-1] / t[0] if t[0] > 0 else math.inf
+        if span < MIN_SPAN:
+            reason = (f"the tail spans only a factor {span:.3g} in t (< {MIN_SPAN}): an "
+                      "exponential and a power law fit it equally well")  # fmt: skip
+            return _Call("undetermined", reason)
+        tests = {"fit": limit / max(exp_fit.rms, _TINY), "no gain": limit / max(gain, _TINY)}
+        return _Call("exponential", tests=tests, rate=-exp_fit.slope)
+    if pol_fits:
+        return _Call("undetermined", f"borderline: the power law fits (misfit "
+                     f"{pol_fit.rms:.3g}) but is not clearly better than the exponential "
+                     f"(misfit {exp_fit.rms:.3g})")  # fmt: skip
+    misfits = f"rms misfit exp {exp_fit.rms:.3g}, pol {pol_fit.rms:.3g} > {limit:.3g}"
+    rates = _local_rates(t, log_v)
+    drift = rates[1] / rates[2] - 1 if rates[2] > 0 else math.inf
+    listed = f"{rates[0]:.4g}, {rates[1]:.4g}, {rates[2]:.4g} over its thirds"
+    if abs(drift) <= RATE_SETTLED:
+        reason = f"no single law fits the whole tail ({misfits}), but its local rate settles: "
+        return _Call("exponential", reason + listed,
+                     {"settled": RATE_SETTLED / max(abs(drift), _TINY)}, rate=rates[2])  # fmt: skip
+    reason = f"it decays, but neither law fits its tail ({misfits}) and its local rate drifts: "
+    if drift < 0:
+        listed += " (it grows: faster than any exponential)"
+    tests = {"exp misfit": exp_fit.rms / limit,
+             "no power law": max(pol_fit.rms / limit, MIN_SPAN / bend),
+             "drift": abs(drift) / RATE_SETTLED}  # fmt: skip
+    return _Call("other", reason + listed, tests)
+
+
+def _exp(x: float) -> float:
+    """e^x, ``inf`` on overflow (a degenerate power law: t0 -> infinity, C -> infinity)."""
+    return math.exp(x) if x < 709.0 else math.inf
+
+
+def _local_rates(t: np.ndarray, log_v: np.ndarray) -> tuple[float, float, float]:
+    """Mean decay rates -d log M / dt over the three thirds (in t) of the tail."""
+    edges = np.linspace(t[0], t[-1], 4)
+    rates = []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        part = (t >= lo) & (t <= hi)
+        rates.append(-fit_exponential(t[part], log_v[part]).slope if part.sum() >= 2 else 0.0)
+    return rates[0], rates[1], rates[2]
+
+
+def _growth(t: np.ndarray, values: np.ndarray, t_lo: float | None, t_hi: float | None
+            ) -> tuple[int, float]:  # fmt: skip
+    """Index of the maximum and max / first value when the maximum is the last point."""
+    lo = 0 if t_lo is None else int(np.searchsorted(t, t_lo))
+    hi = t.size - 1 if t_hi is None else int(np.searchsorted(t, t_hi, side="right")) - 1
+    top = lo + int(np.argmax(values[lo : hi + 1]))
+    if top != hi or hi == lo:
+        return top, 0.0
+    return top, math.inf if values[lo] <= 0 else float(values[top] / values[lo])
+
+
+def _non_decaying(t: np.ndarray, log_v: np.ndarray, scatter: float) -> tuple[str, float]:
+    """Why the curve does not decay on its window (``""`` if it does), and the margin."""
+    span = t[-1] - t[0]
+    third = log_v[(t >= t[0] + 0.5 * span) & (t < t[0] + 0.75 * span)]
+    fourth = log_v[t >= t[0] + 0.75 * span]
+    if third.size < 2 or fourth.size < 2:
+        return "", 0.0
+    drop = float(np.median(third) - np.median(fourth))
+    # Standard error of a difference of two medians (1.25 sigma / sqrt(n) each).
+    error = 1.25 * scatter * math.sqrt(1 / third.size + 1 / fourth.size)
+    threshold = max(NON_DECAY_DROP, 3 * error)
+    if drop >= threshold:
+        return "", 0.0
+    reason = (
+        f"no decay on the window: the last quarter's level is {math.exp(-drop):.4g} x the "
+        f"third quarter's (a decay needs a drop of more than {threshold:.2g} in log M)"
+    )
+    return reason, min(threshold / max(drop, _TINY), MAX_MARGIN)
+
+
+def _tail(log_v: np.ndarray, min_points: int) -> int:
+    """Index of the first tail point: after half of the decay, at most n - min_points."""
+    running_min = np.minimum.accumulate(log_v)
+    decay = float(log_v[0] - running_min[-1])
+    after = np.flatnonzero(running_min <= log_v[0] - TAIL_FRACTION * decay)
+    start = int(after[0]) if after.size else 0
+    return min(start, log_v.size - min_points)
+
+
+def _no_law(law: str, t: np.ndarray, first: int, last: int, n: int, reason: str,
+            margin: float | None = None) -> DecayFit:  # fmt: skip
+    window = (float(t[first]), float(t[max(last, first)]))
+    empty = dict.fromkeys(
+        ("rate", "exponent", "exp_rate", "exp_prefactor", "pol_exponent", "pol_prefactor",
+         "t0", "r2_exponential", "r2_polynomial", "misfit_exponential", "misfit_polynomial",
+         "noise", "tolerance")
+    )  # fmt: skip
+    margin = None if margin is None else min(margin, MAX_MARGIN)
+    return DecayFit(law, **empty, margin=margin, window=window, n_points=n, reason=reason)
+
+
+def _and(reason: str, ended: str) -> str:
+    if not ended:
+        return reason
+    return f"{reason}; window ended by {ended}" if reason else f"window ended by {ended}"
 
 
 def _as_arrays(memory: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -235,75 +331,3 @@ def _as_arrays(memory: Any) -> tuple[np.ndarray, np.ndarray]:
     if not np.any(values > 0):
         raise ValueError("memory values are all zero: nothing to fit")
     return t, values
-
-
-def _window(
-    t: np.ndarray,
-    values: np.ndarray,
-    t_lo: float | None,
-    t_hi: float | None,
-    noise_floor: float,
-    floor_margin: float,
-) -> tuple[int, int]:
-    """Indices ``(first, last)`` (inclusive) of the fit window; ``last < first`` if empty."""
-    inside = np.ones(t.size, dtype=bool)
-    if t_lo is not None:
-        inside &= t >= t_lo
-    if t_hi is not None:
-        inside &= t <= t_hi
-    if not inside.any():
-        raise ValueError(f"no points in the window [{t_lo}, {t_hi}] (t spans {t[0]}..{t[-1]})")
-    idx = np.flatnonzero(inside)
-    lo, hi = int(idx[0]), int(idx[-1])
-    first = lo + int(np.argmax(values[lo : hi + 1])) if t_lo is None else lo
-    # End at the first value at or below the relative noise floor (zeros included).
-    threshold = noise_floor * float(values[first : hi + 1].max())
-    below = np.flatnonzero(values[first : hi + 1] <= threshold)
-    last = hi if below.size == 0 else first + int(below[0]) - 1
-    if t_hi is None and last > first:
-        last = _before_plateau(values, first, last, floor_margin)
-    return first, last
-
-
-# A stalled tail counts as a noise plateau only below this fraction of the peak: float64
-# rounding noise sits near 1e-16..1e-13 of it, float32 noise near 1e-7.
-_PLATEAU_CEILING = 1e-6
-
-
-def _before_plateau(values: np.ndarray, first: int, last: int, floor_margin: float) -> int:
-    """Cut the window where the decaying envelope stops decreasing (a noise plateau).
-
-    The curve ``values[first:last+1]`` is split into blocks; while the block maxima keep
-    falling the curve is still decaying. At the first block whose maximum is not below
-    the previous one, the window ends before the previous block, and points within
-    ``floor_margin`` of the plateau's median level are removed as well.
-    """
-    n = last - first + 1
-    width = max(3, n // 40)
-    n_blocks = n // width
-    if n_blocks < 3:
-        return last
-    block_max = values[first : first + n_blocks * width].reshape(n_blocks, width).max(1)
-    rising = np.flatnonzero(block_max[1:] >= block_max[:-1])
-    if rising.size == 0:
-        return last
-    plateau_block = int(rising[0])  # block where the decay has stalled
-    end = first + plateau_block * width - 1  # end of the last block still decaying
-    level = float(np.median(values[first + plateau_block * width : last + 1]))
-    if level > _PLATEAU_CEILING * float(block_max.max()):
-        # A stall far above rounding level is real behaviour (a bump, an oscillation,
-        # non-decaying memory), not a noise floor: keep it in the window.
-        return last
-    above = np.flatnonzero(values[first : end + 1] <= floor_margin * level)
-    if above.size:
-        end = first + int(above[0]) - 1
-    return max(end, first)
-
-
-def _line_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """Least-squares line y = slope x + intercept and its R^2."""
-    slope, intercept = np.polyfit(x, y, 1)
-    resid = y - (slope * x + intercept)
-    total = float(np.sum((y - y.mean()) ** 2))
-    r2 = 1.0 - float(np.sum(resid**2)) / total if total > 0 else 0.0
-    return float(slope), float(intercept), r2

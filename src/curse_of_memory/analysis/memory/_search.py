@@ -39,6 +39,7 @@ UNBOUNDED_GRID_TOP = 1e3  # top of the initial grid when X is infinite
 LARGEST_AMPLITUDE = 1e12  # bracketing stops here (the sup may be infinite beyond)
 DECADES_BELOW_GRID = 9  # bracketing downwards stops 9 decades below the grid
 START_SEPARATION = 0.5  # starting directions closer than this (max-norm) share a basin
+RUNNER_UP = 0.8  # runner-up starts below 80 % of the best start's grid value are dropped
 
 
 def default_amplitudes(input_bound: float) -> np.ndarray:
@@ -176,8 +177,9 @@ def search_supremum(
     max_refinements: most refinement rounds.
     max_refined_directions: most distinct maximisers whose directions are refined per round.
     n_starts: at every t, the best grid point of each of the ``n_starts`` best
-        starting directions is refined separately (the ratio can have several local
-        maxima; a runner-up at one time can be the winner at a later one).
+        starting directions (at least ``START_SEPARATION`` apart, and within
+        ``RUNNER_UP`` of the best) is refined separately: the ratio can have several
+        local maxima, and a runner-up at one time can be the winner at a later one.
     """
     spacing = float(log_grid.diff().max()) if log_grid.numel() > 1 else math.log(10) / 4
     low = float(log_grid[0]) - DECADES_BELOW_GRID * math.log(10)
@@ -195,10 +197,11 @@ def search_supremum(
             rounds=0,
         )
         search = _Search(prober, limit, tolerance, low, high, bound, start, start_dir)
-        # A runner-up with the winner's value is a mirror image (e.g. -x for an odd map).
+        # A runner-up is refined where it is within RUNNER_UP of the best start, and not
+        # a mirror image of it (the same value, e.g. -x for an odd map).
         distinct = None
         if rank:
-            distinct = torch.isfinite(top_value[rank]) & (
+            distinct = (top_value[rank] >= RUNNER_UP * top_value[0]) & (
                 top_value[rank] < top_value[0] * (1 - 1e-12)
             )
         notes = _bracket(search, float(log_grid[0]), float(log_grid[-1]), spacing, distinct)
