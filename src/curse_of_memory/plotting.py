@@ -37,7 +37,10 @@ def plot_memory_functions(memories: Mapping[str, object], fits: Mapping[str, obj
             ax.loglog(t_fit, fit.predict(t_fit), "--", color=line.get_color(), linewidth=1)
     ax.set_xlabel("t")
     ax.set_ylabel("memory function M(H)(t)")
-    ax.set_title("Memory functions (Heaviside inputs; dashed: fitted decay law)")
+    # What was measured (inputs and bound of the sup), when all curves share it.
+    measured = {m.describe() for m in memories.values() if hasattr(m, "describe")}
+    what = measured.pop() if len(measured) == 1 else "Heaviside inputs"
+    ax.set_title(f"Memory functions ({what})\ndashed: fitted decay law", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

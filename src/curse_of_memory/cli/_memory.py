@@ -13,9 +13,9 @@ def register(subparsers) -> None:
         "memory",
         help="memory function M(H)(t) of a named target or a saved model, with its decay fit",
         description=(
-            "Measure the memory function (Definition 3.1, SPEC eq 7) of a named linear "
-            "functional target or of a saved torch model, fit an exponential and a "
-            "polynomial decay law, print the verdict and write a log-log figure."
+            "Measure the memory function (Definition 3.1, paper eq 7; sup over inputs "
+            "0 < |x|_inf <= --input-bound) of a named linear functional target or of a saved "
+            "torch model, fit its decay law, print the verdict and write a log-log figure."
         ),
     )
     add_target_arguments(parser, default=None)
@@ -41,6 +41,14 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--normalization", default="x", help="divide by |x|_inf ('x', default) or |x|_inf+1 ('x+1')"
+    )
+    parser.add_argument(
+        "--input-bound",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="sup over inputs 0 < |x|_inf <= X (default 1, the paper's bounded inputs; "
+        "'inf' for unbounded inputs)",
     )
     parser.add_argument("--figure", default="memory.png", help="log-log figure path (memory.png)")
     parser.add_argument("--json", metavar="PATH", help="also write t, M(t) and the fit as JSON")
@@ -71,9 +79,15 @@ def run(args: argparse.Namespace) -> int:
     if model_dt is not None and args.dt is not None and args.dt != model_dt:
         print(f"note: the model steps with dt = {model_dt}; memory is measured with dt = {dt}")
     memory = memory_function(
-        subject, args.length, dt, kind=args.kind, normalization=args.normalization
+        subject,
+        args.length,
+        dt,
+        kind=args.kind,
+        normalization=args.normalization,
+        input_bound=args.input_bound,
     )
     fit = fit_decay(memory)
+    print(f"memory function: {memory.describe()}")
     print(f"{label}: {fit.summary()}")
     figure = save_figure(plot_memory_functions({label: memory}, {label: fit}), args.figure)
     print(f"figure: {figure}")
@@ -81,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         payload = {
             "subject": label,
             "kind": args.kind,
+            "input_bound": memory.to_dict()["input_bound"],
+            "measured": memory.describe(),
             "dt": dt,
             "t": memory.t.tolist(),
             "memory": memory.values.tolist(),

@@ -30,10 +30,14 @@ The law is a statement about the tail, so ``fit_decay`` works in four steps.
    * if neither law fits, the local decay rate is measured on the thirds of the
      tail: exponential if the last two agree within ``RATE_SETTLED`` (3 %): the rate
      has settled, as for nonlinear models relaxing through several regimes or sums
-     of exponentials with close rates (the rate reported is the last third's);
-     other if it still drifts: the curve decays (step 2) but neither law describes
-     its tail, e.g. stretched exponentials e^{-t^a}, 1 / log t, or a Gaussian
-     (faster than any exponential);
+     of exponentials with close rates (the rate reported is that of the last two
+     thirds).
+     Also exponential if the rates over six stretches of the tail rise and fall
+     (no monotone trend): modes with close |eigenvalues| and different phases beat,
+     so the rate wobbles about a constant (the rate reported is the tail's mean).
+     Else other: the curve
+     decays (step 2) but neither law describes its tail, e.g. stretched exponentials
+     e^{-t^a}, 1 / log t, or a Gaussian (faster than any exponential);
    * undetermined otherwise (a borderline case between the first two).
 
 The thresholds come from principles (what a 0.5 % misfit or a factor-2 span means)
@@ -68,6 +72,7 @@ NOISE_ONLY = 0.3  # point-to-point scatter of e^0.3 (35 %) or more: noise only
 GROWTH = 0.1  # a maximum at the end, 10 % above the start: a growing memory
 TAIL_FRACTION = 0.5  # the tail starts after half of the decay (in log M)
 RATE_SETTLED = 0.03  # local rates of the last two thirds within 3 %: the rate has settled
+TREND_SEGMENTS = 6  # a drifting rate changes monotonically over six stretches of the tail
 MAX_MARGIN = 1000.0  # margins are reported up to 1000 (an exact law has no finite one)
 _TINY = 1e-300
 
@@ -218,10 +223,19 @@ def _decide(t: np.ndarray, log_v: np.ndarray, exp_fit: LawFit, pol_fit: LawFit,
     rates = _local_rates(t, log_v)
     drift = rates[1] / rates[2] - 1 if rates[2] > 0 else math.inf
     listed = f"{rates[0]:.4g}, {rates[1]:.4g}, {rates[2]:.4g} over its thirds"
-    if abs(drift) <= RATE_SETTLED:
+    if abs(drift) <= RATE_SETTLED and rates[2] > 0:
         reason = f"no single law fits the whole tail ({misfits}), but its local rate settles: "
+        late = t >= t[0] + (t[-1] - t[0]) / 3  # the rate over the last two thirds
+        settled = -fit_exponential(t[late], log_v[late]).slope
         return _Call("exponential", reason + listed,
-                     {"settled": RATE_SETTLED / max(abs(drift), _TINY)}, rate=rates[2])  # fmt: skip
+                     {"settled": RATE_SETTLED / max(abs(drift), _TINY)}, rate=settled)  # fmt: skip
+    sixths = _local_rates(t, log_v, TREND_SEGMENTS)
+    steps = np.diff(sixths)
+    if exp_fit.slope < 0 and min(sixths) > 0 and not (np.all(steps > 0) or np.all(steps < 0)):
+        reason = (f"no single law fits the whole tail ({misfits}), but its local rate "
+                  f"wobbles without a trend ({', '.join(f'{r:.3g}' for r in sixths)} over "
+                  f"sixths of the tail)")  # fmt: skip
+        return _Call("exponential", reason, {"settled": 1.0}, rate=-exp_fit.slope)
     reason = f"it decays, but neither law fits its tail ({misfits}) and its local rate drifts: "
     if drift < 0:
         listed += " (it grows: faster than any exponential)"
@@ -236,14 +250,14 @@ def _exp(x: float) -> float:
     return math.exp(x) if x < 709.0 else math.inf
 
 
-def _local_rates(t: np.ndarray, log_v: np.ndarray) -> tuple[float, float, float]:
-    """Mean decay rates -d log M / dt over the three thirds (in t) of the tail."""
-    edges = np.linspace(t[0], t[-1], 4)
+def _local_rates(t: np.ndarray, log_v: np.ndarray, parts: int = 3) -> list[float]:
+    """Mean decay rates -d log M / dt over ``parts`` equal stretches (in t) of the tail."""
+    edges = np.linspace(t[0], t[-1], parts + 1)
     rates = []
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         part = (t >= lo) & (t <= hi)
         rates.append(-fit_exponential(t[part], log_v[part]).slope if part.sum() >= 2 else 0.0)
-    return rates[0], rates[1], rates[2]
+    return rates
 
 
 def _growth(t: np.ndarray, values: np.ndarray, t_lo: float | None, t_hi: float | None

@@ -102,6 +102,11 @@ def known_curves() -> list[KnownCurve]:
         KnownCurve("e^{-0.1 t} + e^{-0.11 t} (close rates)", "sum", "exponential",
                    _sampled(lambda t: np.exp(-0.1 * t) + np.exp(-0.11 * t), 0, 400, 1), 0.1,
                    note="the local rate falls from 0.105 towards 0.1 but settles"),
+        KnownCurve("e^{-0.3 t + 0.3 sin(t/2)} (rate wobbles)", "sum", "exponential",
+                   _sampled(lambda t: np.exp(-0.3 * t + 0.3 * np.sin(t / 2)), 0, 150, 0.5),
+                   0.3, rel_tol=0.1,
+                   note="like beating modes: the local rate 0.3 - 0.15 cos(t/2) wobbles; a "
+                   "window of three periods estimates its mean to a few percent"),
         KnownCurve("t e^{-0.1 t} (rises first)", "offset", "exponential",
                    _sampled(lambda t: t * np.exp(-0.1 * t), 0, 500, 0.5), 0.1, rel_tol=0.1,
                    note="log M = log t - 0.1 t: the local rate 0.1 - 1/t approaches 0.1"),
