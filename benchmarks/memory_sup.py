@@ -26,33 +26,12 @@ import warnings
 import numpy as np
 import torch
 
-from curse_of_memory import ContinuousRNN, memory_function
+from curse_of_memory import memory_function
+from curse_of_memory.analysis.memory.known import brute_force_memory, width_one_rnn
 
-W, U, C, DT, LENGTH = -0.5, 2.0, 1.5, 0.05, 1201
+DT, LENGTH = 0.05, 1201
 BOUNDS = (0.1, 1.0, 3.0, math.inf)
 OLD_GRID = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
-
-
-def _model(activation: str) -> ContinuousRNN:
-    model = ContinuousRNN(
-        1, activation=activation, parametrization="direct", bias=False, dt=DT
-    ).double()
-    with torch.no_grad():
-        model.parametrizations.eigenvalues.original.fill_(W)
-        model.input_kernel.weight.fill_(U)
-        model.readout.weight.fill_(C)
-    return model
-
-
-def _oracle(activation: str, bound: float) -> np.ndarray:
-    top = 1e4 if math.isinf(bound) else bound
-    xs = np.geomspace(top * 1e-8, top, 20_000)
-    sigma = np.tanh if activation == "tanh" else (lambda a: np.clip(a, -1.0, 1.0))
-    a, best = U * xs, np.zeros(LENGTH)
-    for k in range(LENGTH):
-        best[k] = (np.abs(C * sigma(a)) / xs).max()
-        a = a + W * DT * sigma(a)
-    return best
 
 
 def _measure(model, **options) -> tuple[np.ndarray, float, int]:
@@ -75,9 +54,9 @@ def main() -> None:
     print("| model | X | estimator | max rel. error | time (s) | probes |")
     print("|---|---|---|---|---|---|")
     for activation in ("tanh", "hardtanh"):
-        model = _model(activation)
+        model = width_one_rnn(activation, DT)
         for bound in BOUNDS:
-            oracle = _oracle(activation, bound)
+            oracle, _ = brute_force_memory(activation, bound, LENGTH, DT, n_amplitudes=20_000)
             variants = {
                 "refined (default)": {"input_bound": bound},
                 "starting grid only": {"input_bound": bound, "max_refinements": 0},

@@ -17,6 +17,13 @@ def test_known_curve_gets_its_law(curve):
     if curve.parameter is not None:
         found = fit.rate if fit.law == "exponential" else fit.exponent
         assert found == pytest.approx(curve.parameter, rel=curve.rel_tol), fit.summary()
+    if fit.law in ("exponential", "polynomial"):  # the drawn law follows the tail
+        t, values = curve.curve()
+        last_quarter = (t >= fit.window[1] - (fit.window[1] - fit.window[0]) / 4) & (
+            t <= fit.window[1]
+        )
+        ratio = values[last_quarter].max() / fit.predict(t[last_quarter]).max()
+        assert 0.5 < ratio < 2.0, fit.summary()
     if fit.law != "undetermined":  # every deciding test passed its threshold
         assert fit.margin >= 1.0, fit.summary()
     else:

@@ -1,10 +1,8 @@
 """The supremum over bounded inputs, against closed forms and brute force.
 
-The width-1 ContinuousRNN dh/dt = sigma(w h + u x), y = c h (no bias) has, for a
-Heaviside input x and forward Euler h_{k+1} = h_k + dt sigma(w h_k + u x),
-y_k = c h_{k+1}, the exact discrete response (y_k - y_{k-1}) / dt = c sigma(a_k) with
-a_0 = u x, a_{k+1} = a_k + w dt sigma(a_k). So M_k = |c| sup_{0<x<=X} |sigma(a_k(x))| / x,
-which a numpy loop over thousands of amplitudes gives independently of the library.
+The width-1 ContinuousRNN of ``analysis.memory.known`` has the exact discrete memory
+M_k = |c| sup_{0<x<=X} |sigma(a_k(x))| / x, a_0 = u x, a_{k+1} = a_k + w dt sigma(a_k),
+which a numpy loop over thousands of amplitudes gives independently of the search.
 In continuous time (tanh) sinh(a(t)) = sinh(u x) e^{w t}, so with z = sinh(u x) e^{w t}
 M(t) = |c| sup_x z / (x sqrt(1 + z^2)); unbounded, M(t) ~ |c u| / (|w| t).
 """
@@ -19,32 +17,7 @@ import torch
 
 from curse_of_memory import ContinuousRNN, LinearFunctional, fit_decay, memory_function
 from curse_of_memory._validation import MEMORY_LIMIT_VARIABLE, MemoryBudgetError
-
-W, U, C = -0.5, 2.0, 1.5  # the width-1 model of the module docstring
-
-
-def _width_one_rnn(activation: str, dt: float) -> ContinuousRNN:
-    model = ContinuousRNN(
-        1, activation=activation, parametrization="direct", bias=False, dt=dt
-    ).double()
-    with torch.no_grad():
-        model.parametrizations.eigenvalues.original.fill_(W)
-        model.input_kernel.weight.fill_(U)
-        model.readout.weight.fill_(C)
-    return model
-
-
-def _brute_force_discrete(activation: str, bound: float, length: int, dt: float):
-    """Float64 sup over 6,000 amplitudes of |c sigma(a_k(x))| / x: values, argmax x."""
-    top = 1e3 if math.isinf(bound) else bound
-    xs = np.geomspace(top * 1e-6, top, 6000)
-    sigma = np.tanh if activation == "tanh" else (lambda a: np.clip(a, -1.0, 1.0))
-    a = U * xs
-    ratios = np.empty((length, xs.size))
-    for k in range(length):
-        ratios[k] = np.abs(C * sigma(a)) / xs
-        a = a + W * dt * sigma(a)
-    return ratios.max(1), xs[ratios.argmax(1)]
+from curse_of_memory.analysis.memory.known import C, U, W, brute_force_memory, width_one_rnn
 
 
 def _continuous_sup(t: np.ndarray, bound: float) -> np.ndarray:
@@ -60,8 +33,8 @@ def _continuous_sup(t: np.ndarray, bound: float) -> np.ndarray:
 @pytest.mark.parametrize("bound", [0.1, 1.0, 3.0, math.inf])
 def test_width_one_rnn_matches_brute_force(activation, bound):
     dt, length = 0.05, 401  # t up to 20
-    memory = memory_function(_width_one_rnn(activation, dt), length, dt, input_bound=bound)
-    oracle, oracle_x = _brute_force_discrete(activation, bound, length, dt)
+    memory = memory_function(width_one_rnn(activation, dt), length, dt, input_bound=bound)
+    oracle, oracle_x = brute_force_memory(activation, bound, length, dt)
     # Where M has decayed below 1e-9 of its peak, the Heaviside difference is at the
     # float64 rounding floor (module docstring of memory_function): compare above it.
     above = oracle > 1e-9 * oracle.max()
@@ -76,13 +49,13 @@ def test_width_one_rnn_matches_brute_force(activation, bound):
 @pytest.fixture(scope="module")
 def unbounded_tanh_memory():
     """Unrestricted-sup memory of the width-1 tanh model, dt = 0.05, t up to 60."""
-    return memory_function(_width_one_rnn("tanh", 0.05), 1201, 0.05, input_bound=math.inf)
+    return memory_function(width_one_rnn("tanh", 0.05), 1201, 0.05, input_bound=math.inf)
 
 
 def test_unbounded_sup_at_t60(unbounded_tanh_memory):
     # The unrestricted sup at t = 60 is 0.0911 (a grid 1e-2..1e3 without refinement
     # finds 0.015 there).
-    oracle, _ = _brute_force_discrete("tanh", math.inf, 1201, 0.05)
+    oracle, _ = brute_force_memory("tanh", math.inf, 1201, 0.05)
     assert unbounded_tanh_memory.values[-1] == pytest.approx(oracle[-1], rel=1e-3)
     assert unbounded_tanh_memory.values[-1] == pytest.approx(0.0911, abs=5e-4)
 
@@ -106,7 +79,7 @@ def test_bounded_tanh_memory_decays_at_the_linear_rate():
     # With |x| <= 1 the unit leaves saturation: M_k -> |c| sinh-like prefactor
     # (1 + w dt)^k, the discrete rate of the linearisation.
     dt = 0.05
-    bounded = memory_function(_width_one_rnn("tanh", dt), 401, dt)
+    bounded = memory_function(width_one_rnn("tanh", dt), 401, dt)
     rate = -np.log(bounded.values[400] / bounded.values[200]) / 10.0
     assert rate == pytest.approx(-math.log1p(W * dt) / dt, rel=1e-3)
     fit = fit_decay(bounded)
@@ -117,7 +90,7 @@ def test_bounded_tanh_memory_decays_at_the_linear_rate():
 def test_width_one_tanh_matches_continuous_closed_form(bound):
     # Forward Euler at dt = 0.01 is within about w^2 dt t / 2 (relative) of the ODE.
     dt, length = 0.01, 501  # t up to 5
-    memory = memory_function(_width_one_rnn("tanh", dt), length, dt, input_bound=bound)
+    memory = memory_function(width_one_rnn("tanh", dt), length, dt, input_bound=bound)
     k = np.arange(0, length, 25)
     expected = _continuous_sup(memory.t[k], bound)
     tolerance = W**2 * dt * memory.t[k] / 2 + 2e-3

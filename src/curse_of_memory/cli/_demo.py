@@ -4,7 +4,7 @@
    exponential-memory target (rho = 0.9^t), a polynomial-memory target
    (rho = 1/(t+1)^1.5) and a random tanh RNN (torch.nn.RNN), their decay fits, one
    log-log figure.
-2. A plain-language verdict in the terms of Theorem 3.9 (SPEC eqs 16-17).
+2. A plain-language verdict in the terms of Theorem 3.9 (paper eqs 16-17).
 3. When the stable-approximation experiments are available: the headline of
    Figure 1 (stable vs unstable) and Figure 4 (reparameterization fixes it).
 """

@@ -173,12 +173,16 @@ def _verdict(t: np.ndarray, log_v: np.ndarray, t0: float | None, ended: str) -> 
     decay = float(log_v.max() - log_v.min())
     tolerance = max(noise, RELATIVE_TOLERANCE * decay, 1e-12)
     call = _decide(t, log_v, exp_fit, pol_fit, FIT_FACTOR * tolerance)
+    # The exponential law C e^{-beta t} reported (and drawn by predict): the verdict's
+    # rate, else the plain least-squares one; C matches the tail at that rate.
+    beta = call.rate if call.law == "exponential" else -fit_exponential(t, log_v).slope
+    log_c = float(np.mean(log_v + beta * t))
     return DecayFit(
         call.law,
-        rate=call.rate if call.law == "exponential" else None,
+        rate=beta if call.law == "exponential" else None,
         exponent=-pol_fit.slope if call.law == "polynomial" else None,
-        exp_rate=-exp_fit.slope,
-        exp_prefactor=_exp(exp_fit.log_prefactor),
+        exp_rate=beta,
+        exp_prefactor=_exp(log_c),
         pol_exponent=-pol_fit.slope,
         pol_prefactor=_exp(pol_fit.log_prefactor),
         t0=pol_fit.offset,

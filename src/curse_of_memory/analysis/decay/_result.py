@@ -23,13 +23,17 @@ class DecayFit:
         few points, noise only, or a window too short to tell the laws apart).
     rate: beta when the law is exponential, else ``None``.
     exponent: p when the law is polynomial, else ``None``.
-    exp_rate, exp_prefactor: beta and C of the exponential fit (``None`` if none).
+    exp_rate, exp_prefactor: beta and C of the exponential law C e^{-beta t} (the
+        verdict's rate when exponential, else the least-squares fit; C matches the
+        tail at that rate; ``None`` if no fit).
     pol_exponent, pol_prefactor: p and C of the power-law fit (``None`` if none).
     t0: offset of the power law (t + t0)^{-p}: fitted unless fixed by the caller.
         With t0 > 0 the law is also C' (1 + t / tau)^{-p} with tau = t0.
     r2_exponential, r2_polynomial: R^2 of log M for each fit (``None`` if none).
     misfit_exponential, misfit_polynomial: rms deviation of log M from each fit on
-        the tail (0.01 is a 1 % misfit); the goodness of fit used for the verdict.
+        the tail (0.01 is a 1 % misfit); the goodness of fit used for the verdict. The
+        exponential fit allows a rising prefactor t^q (q >= 0), as from a repeated
+        eigenvalue.
     noise: point-to-point scatter of log M about the power-law fit (robust).
     tolerance: the misfit scale a law must stay within (the larger of ``noise`` and
         the relative tolerance times the tail's log-decay).

@@ -1,11 +1,16 @@
 """The supremum over inputs 0 < |x|_inf <= X, searched until it has converged.
 
-Write x = s v with direction v (|v|_inf = 1) and amplitude s = |x|_inf. The maximiser
-is searched separately at every t_k (one probe sequence gives the ratio at every t_k,
-so all times share the probes):
+Write x = s v with direction v (|v|_inf = 1) and amplitude s = |x|_inf. One probe
+sequence gives the ratio at every t_k at once; the maximiser is searched separately
+at every t_k:
 
-1. Start: every candidate direction times a log-uniform grid of amplitudes, 4 per
-   decade, from min(X, 1) * 1e-3 up to X (up to 1e3 when X is infinite).
+1. Start: every candidate direction times a log-uniform grid of amplitudes, 8 per
+   decade, from min(X, 1) * 1e-3 up to X (up to 1e3 when X is infinite). At every
+   t the best grid points of up to ``n_starts`` directions at least
+   ``START_SEPARATION`` apart (and within ``RUNNER_UP`` of the best) start separate
+   local searches: the ratio can have several local maxima, and a runner-up at one
+   time can win at a later one. A local search shares probes only with the times
+   that started from the same direction, so it never jumps to another basin.
 2. Bracket: where the best amplitude is the largest one tried and X allows more, a
    decade of amplitudes is added above (up to 1e12); where it is the smallest one
    tried and beats the small-amplitude limit, a decade below (down to 1e-9 of the
@@ -13,10 +18,9 @@ so all times share the probes):
 3. Refine: round r tries, around every time's current maximiser, the amplitudes
    s e^{+-h / 2^r} (h: the grid spacing in log s) and, for d > 1, the directions
    v +- 2^-r e_i renormalised to |v|_inf = 1 (for the maximisers of at most
-   ``max_refined_directions`` times, evenly spread; neighbouring times share
-   maximisers, and every probe counts at every time). A
-   time stops refining when a round changed its value by less than ``tolerance``
-   (relative) once the amplitude step (in log s) is below ``tolerance`` too.
+   ``max_refined_directions`` times, evenly spread). A time stops refining when a
+   round changed its value by less than ``tolerance`` (relative) once the amplitude
+   step (in log s) is below ``tolerance`` too.
 
 On a smooth, unimodal ratio this is a bisection in log s, so the last change bounds
 the remaining error; a maximum narrower than the grid spacing can still be missed.
