@@ -114,25 +114,14 @@ def run_units_serially(
 ) -> dict[str, dict]:
     """Run every unit not yet in ``store`` in this process; ``{key: result}`` of all units.
 
-    ``store`` is a :class:`~curse_of_memory.experiments._io.StepStore`: finished results
-    are saved there as soon as each unit ends, and reused when present.
+    ``store`` is a :class:`~curse_of_memory.experiments._io.StepStore`. Raises
+    ``RuntimeError`` naming the first unit that failed (after the others ran).
     """
-    from tqdm.auto import tqdm
+    from curse_of_memory.experiments._executors import SerialExecutor
+    from curse_of_memory.experiments._sweep import run_units
 
-    units = check_unique_keys(units)
-    results: dict[str, dict] = {}
-    for unit in tqdm(units, desc="units", disable=not progress, leave=False):
-        saved = store.get(unit.key)
-        if saved is not None:
-            results[unit.key] = saved
-            continue
-        checkpoint_dir = None if checkpoint_root is None else Path(checkpoint_root) / unit.key
-        context = UnitContext(
-            key=unit.key,
-            seed=derive_seed(unit.key, base_seed),
-            checkpoint_dir=checkpoint_dir,
-            progress=progress,
-        )
-        results[unit.key] = unit.run(context)
-        store.put(unit.key, results[unit.key])
-    return results
+    sweep = run_units(units, store, SerialExecutor(), base_seed, progress, checkpoint_root)
+    if sweep.failures:
+        first = sweep.failures[0]
+        raise RuntimeError(f"unit {first.key!r} failed: {first.error}\n{first.traceback or ''}")
+    return sweep.results
