@@ -130,6 +130,7 @@ def _interrupted_run(tmp_path, squares):
     [
         ("steps/v/3.json", "3.json is not valid JSON"),
         ("config.json", "config.json is not valid JSON"),
+        ("DONE", "DONE is not valid JSON"),
     ],
 )
 def test_corrupt_file_on_resume_is_named(tmp_path, squares, capsys, damage, message):

@@ -10,11 +10,15 @@ returns a JSON-able dict. An experiment module that works this way defines
 ``assemble(config, results) -> dict``
     the experiment's results (plain data) from ``{key: unit result}``; it runs no unit.
 
-The runner executes the units (reusing saved results on resume), then calls
-``assemble``, ``plot``, ``claims`` and ``summary``.
+The runner hands the units to an executor (this process, a local process pool, or a
+Dask cluster; see ``_executors``), saves each result as it comes back (reusing saved
+results on resume), then calls ``assemble``, ``plot``, ``claims`` and ``summary``.
 
 A unit function is a module-level function ``function(context, **params) -> dict``,
-so that it can be sent to another process by reference.
+so that it can be sent to another process (or machine) by reference. It may run on a
+machine that does not see the run folder; it returns its result instead of writing
+it. A unit may be started again after its worker died: one that trains for long
+should checkpoint into ``context.checkpoint_dir`` (atomically) and continue from there.
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ class UnitContext:
     key: the unit's key.
     seed: the unit's seed (:func:`derive_seed` of the key and the run's base seed).
     checkpoint_dir: a folder of this unit alone for mid-work checkpoints (resume of an
-        interrupted unit), or None when checkpoints are off.
+        interrupted unit), or None when checkpoints are off. It may not exist yet; on
+        a cluster it lies on storage the workers share (``--checkpoint-dir``).
     progress: whether the unit may show its own progress bar.
     """
 

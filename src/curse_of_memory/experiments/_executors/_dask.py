@@ -50,7 +50,7 @@ class DaskExecutor(Executor):
     workers: size of the local cluster (default: one worker per core).
 
     Each unit runs with one torch/numba thread: start one single-threaded worker
-    process per core (``dask worker ADDRESS --nworkers auto --nthreads 1``). A unit
+    process per core (``dask worker ADDRESS --nworkers -1 --nthreads 1``). A unit
     whose worker dies is started again on another worker by the scheduler (its
     ``distributed.scheduler.allowed-failures``, default 3), then reported as failed.
     """
