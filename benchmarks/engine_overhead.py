@@ -34,7 +34,7 @@ def _measure_dask(workers: int, tasks: int) -> dict:
 
     imported = time.perf_counter()
     cluster = LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
     client = Client(cluster)
     client.wait_for_workers(workers)

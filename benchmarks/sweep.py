@@ -14,9 +14,11 @@ The sweep (``sweep_units.py``) is ``--units`` independent small training runs
 Every variant's wall time includes starting its worker processes (each imports
 torch). The variants are timed round-robin, ``--repeats`` rounds, so load bursts on a
 shared machine hit them alike; speed-ups are ratios against ``jobs=1`` of the same
-round. A second sweep of ``--noop-units`` units that do nothing gives the executors'
-overhead per unit (driver, transport, result file). The results of every variant must
-be identical (the script checks). Results go to ``sweep_results.json``.
+round. Two sweeps of units that do nothing give each executor's fixed cost (2 units:
+starting its workers, which import torch, and the first unit on each) and its cost
+per unit (``--noop-units`` units: driver, transport, result file), as
+``(wall(N) - wall(2)) / (N - 2)``. The results of every variant must be identical (the
+script checks). Results go to ``sweep_results.json``.
 """
 
 from __future__ import annotations
@@ -82,12 +84,13 @@ def main() -> None:
 
     _registry.EXPERIMENTS[NAME] = experiment_module()
     cluster = LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
     variants = _variants(cluster.scheduler_address)
     sweeps = {
         "train": {"units": args.units, "epochs": args.epochs, "samples": args.samples},
         "noop": {"units": args.noop_units, "noop": True},
+        "noop2": {"units": 2, "noop": True},
     }
     walls = {sweep: {name: [] for name in variants} for sweep in sweeps}
     reference: dict = {}
@@ -104,27 +107,31 @@ def main() -> None:
     finally:
         cluster.close()
     rows = []
-    for sweep, per_variant in walls.items():
-        units = sweeps[sweep]["units"]
-        for name, times in per_variant.items():
-            ratios = [base / t for base, t in zip(per_variant["jobs=1"], times, strict=True)]
-            rows.append(
-                {
-                    "sweep": sweep,
-                    "variant": name,
-                    "units": units,
-                    "wall_s": times,
-                    "median_wall_s": statistics.median(times),
-                    "per_unit_ms": 1e3 * statistics.median(times) / units,
-                    "speedup_vs_jobs1": ratios,
-                }
-            )
-    print(f"\n{'sweep':5s}  {'variant':24s}  {'median s':>8s}  {'ms/unit':>8s}  speed-up per round")
+    for name in variants:
+        train = walls["train"][name]
+        ratios = [base / t for base, t in zip(walls["train"]["jobs=1"], train, strict=True)]
+        extra = [
+            (many - two) / (args.noop_units - 2)
+            for many, two in zip(walls["noop"][name], walls["noop2"][name], strict=True)
+        ]
+        rows.append(
+            {
+                "variant": name,
+                "train_wall_s": train,
+                "speedup_vs_jobs1": ratios,
+                "startup_s": walls["noop2"][name],
+                "per_unit_overhead_ms": [1e3 * e for e in extra],
+            }
+        )
+    print(f"\n{args.units} training units; median over {args.repeats} rounds (and per round)")
+    print(f"{'variant':24s}  {'train s':>8s}  {'speed-up':>8s}  {'start s':>8s}  {'ms/unit':>8s}")
     for row in rows:
-        ratios = " ".join(f"{r:.2f}x" for r in row["speedup_vs_jobs1"])
         print(
-            f"{row['sweep']:5s}  {row['variant']:24s}  {row['median_wall_s']:8.2f}  "
-            f"{row['per_unit_ms']:8.1f}  {ratios}"
+            f"{row['variant']:24s}  {statistics.median(row['train_wall_s']):8.2f}  "
+            f"{statistics.median(row['speedup_vs_jobs1']):7.2f}x  "
+            f"{statistics.median(row['startup_s']):8.2f}  "
+            f"{statistics.median(row['per_unit_overhead_ms']):8.2f}   "
+            + " ".join(f"{r:.2f}x" for r in row["speedup_vs_jobs1"])
         )
     payload = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -133,6 +140,7 @@ def main() -> None:
         "cores": os.cpu_count(),
         "torch": torch.__version__,
         "python": platform.python_version(),
+        "walls_s": walls,
         "rows": rows,
     }
     atomic_write_json(args.out, payload)

@@ -36,7 +36,7 @@ def dask_cluster():
     """A real local Dask cluster (two single-threaded worker processes)."""
     distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
     yield cluster
     cluster.close()
