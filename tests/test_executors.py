@@ -231,3 +231,17 @@ def test_unit_that_cannot_reach_a_worker_is_refused(tmp_path, monkeypatch):
     register(monkeypatch, "squares", module)
     with pytest.raises(ValueError, match="cannot be sent to a worker process"):
         run_experiment("squares", out_dir=tmp_path, jobs=2, progress=False)
+
+
+def test_checkpoints_go_to_the_named_checkpoint_dir(tmp_path, monkeypatch):
+    register(monkeypatch, "steps", steps_module())
+    (tmp_path / "logs").mkdir()
+    overrides = {"log_dir": str(tmp_path / "logs"), "steps": 2, "pause": 0.0, "units": 2}
+    options = {"out_dir": tmp_path / "out", "progress": False, "overrides": overrides}
+    run_dir = run_experiment("steps", run_id="r", checkpoint_dir=tmp_path / "shared", **options)
+    for key in ("u0", "u1"):
+        state = tmp_path / "shared" / "steps" / "r" / key / "state.json"
+        assert json.loads(state.read_text()) == {"done": 2}
+    assert not (run_dir / "checkpoints").exists()
+    run_dir = run_experiment("steps", run_id="default", **options)
+    assert (run_dir / "checkpoints" / "u0" / "state.json").is_file()  # default: in the run

@@ -103,6 +103,14 @@ def test_existing_run_id_without_resume_says_pass_resume(tmp_path, squares, caps
     assert len(err.strip().splitlines()) == 1
 
 
+def test_resume_without_run_id_lists_the_runs(tmp_path, squares, capsys):
+    run_experiment("squares", run_id="first", **squares)
+    assert main(_cli(tmp_path, "--resume")) == 2
+    err = capsys.readouterr().err
+    assert "--resume needs --run-id" in err and "runs of squares under" in err
+    assert err.strip().endswith(": first")
+
+
 def test_resume_of_a_run_in_use_is_refused(tmp_path, squares):
     run_dir = tmp_path / "squares" / "r"
     run_experiment("squares", run_id="r", **squares)

@@ -82,6 +82,15 @@ def _resume_command(args: argparse.Namespace, run_id: str) -> str:
     return shlex.join(command)
 
 
+def _runs_hint(args: argparse.Namespace) -> str:
+    """``"; runs of NAME under OUT: a, b"`` (the latest few), or ``""`` when none."""
+    from pathlib import Path
+
+    folder = Path(args.out) / args.experiment
+    runs = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    return f"; runs of {args.experiment} under {args.out}: {', '.join(runs[-5:])}" if runs else ""
+
+
 def _note(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -104,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
     if args.experiment is None:
         raise ValueError(f"give an experiment name; valid: {', '.join(sorted(EXPERIMENTS))}")
     check_choice("experiment", args.experiment, EXPERIMENTS)
+    if args.resume and args.run_id is None:
+        raise ValueError(f"--resume needs --run-id (the run folder's name){_runs_hint(args)}")
     try:
         run = open_run(
             args.experiment,
