@@ -83,6 +83,7 @@ def count_steps(context: UnitContext, steps: int, pause: float, log_dir: str) ->
     Logs ``start <pid> <steps already done>`` at each start and ``step i`` per step.
     """
     checkpoint = context.checkpoint_dir / "state.json"
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
     done = json.loads(checkpoint.read_text())["done"] if checkpoint.exists() else 0
     _log(log_dir, context.key, f"start {os.getpid()} {done}")
     for step in range(done, steps):

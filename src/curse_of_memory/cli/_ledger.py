@@ -6,11 +6,13 @@ import argparse
 import json
 import sys
 
+HELP = "table of the paper's claims and the latest verdict of each"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "ledger",
-        help="table of the paper's claims and the latest verdict of each",
+        help=HELP,
         description=(
             "Read the latest complete run of every experiment under --out. A run whose "
             "DONE or claims.json is damaged is reported as unreadable (exit status 1); "

@@ -6,14 +6,15 @@ import argparse
 import shlex
 import sys
 
-from curse_of_memory._validation import check_choice
 from curse_of_memory.cli._common import parse_key_values
+
+HELP = "reproduce a figure/table of the paper (files + claims ledger entry)"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "reproduce",
-        help="reproduce a figure/table of the paper (files + claims ledger entry)",
+        help=HELP,
         description=(
             "Run an experiment and write results/<experiment>/<run-id>/. Its units run "
             "in this process, on a local pool (--jobs) or on a Dask cluster (--executor dask)."
@@ -96,6 +97,7 @@ def _note(message: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from curse_of_memory._validation import check_choice
     from curse_of_memory.experiments import (
         EXPERIMENTS,
         MissingExtraError,

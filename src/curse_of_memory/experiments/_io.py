@@ -125,4 +125,6 @@ class StepStore:
         self._memory[key] = data
         if self.directory is not None:
             record = {"config_hash": self.config_hash, "key": key, "result": data}
-            atomic_write_json(self.path(key), record)
+            path = self.path(key)
+            path.parent.mkdir(parents=True, exist_ok=True)  # steps/ (and key sub-folders)
+            atomic_write_json(path, record)
