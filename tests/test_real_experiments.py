@@ -58,7 +58,7 @@ def test_table1_tiny_run_writes_table_curves_and_claims(tmp_path):
     results = json.loads((run_dir / "results.json").read_text())
     assert (run_dir / "figure.png").is_file() and (run_dir / "DONE").is_file()
     units = {
-        (p, r): json.loads((run_dir / "steps" / "digits" / p / f"r{r}.json").read_text())
+        (p, r): json.loads((run_dir / "steps" / "digits" / p / f"r{r}.json").read_text())["result"]
         for p in ("softplus", "direct")
         for r in (0, 1)
     }

@@ -10,11 +10,15 @@ returns a JSON-able dict. An experiment module that works this way defines
 ``assemble(config, results) -> dict``
     the experiment's results (plain data) from ``{key: unit result}``; it runs no unit.
 
-The runner executes the units (reusing saved results on resume), then calls
-``assemble``, ``plot``, ``claims`` and ``summary``.
+The runner hands the units to an executor (this process, a local process pool, or a
+Dask cluster; see ``_executors``), saves each result as it comes back (reusing saved
+results on resume), then calls ``assemble``, ``plot``, ``claims`` and ``summary``.
 
 A unit function is a module-level function ``function(context, **params) -> dict``,
-so that it can be sent to another process by reference.
+so that it can be sent to another process (or machine) by reference. It may run on a
+machine that does not see the run folder; it returns its result instead of writing
+it. A unit may be started again after its worker died: one that trains for long
+should checkpoint into ``context.checkpoint_dir`` (atomically) and continue from there.
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ class UnitContext:
     key: the unit's key.
     seed: the unit's seed (:func:`derive_seed` of the key and the run's base seed).
     checkpoint_dir: a folder of this unit alone for mid-work checkpoints (resume of an
-        interrupted unit), or None when checkpoints are off.
+        interrupted unit), or None when checkpoints are off. It may not exist yet; on
+        a cluster it lies on storage the workers share (``--checkpoint-dir``).
     progress: whether the unit may show its own progress bar.
     """
 
@@ -114,25 +119,14 @@ def run_units_serially(
 ) -> dict[str, dict]:
     """Run every unit not yet in ``store`` in this process; ``{key: result}`` of all units.
 
-    ``store`` is a :class:`~curse_of_memory.experiments._io.StepStore`: finished results
-    are saved there as soon as each unit ends, and reused when present.
+    ``store`` is a :class:`~curse_of_memory.experiments._io.StepStore`. Raises
+    ``RuntimeError`` naming the first unit that failed (after the others ran).
     """
-    from tqdm.auto import tqdm
+    from curse_of_memory.experiments._executors import SerialExecutor
+    from curse_of_memory.experiments._sweep import run_units
 
-    units = check_unique_keys(units)
-    results: dict[str, dict] = {}
-    for unit in tqdm(units, desc="units", disable=not progress, leave=False):
-        saved = store.get(unit.key)
-        if saved is not None:
-            results[unit.key] = saved
-            continue
-        checkpoint_dir = None if checkpoint_root is None else Path(checkpoint_root) / unit.key
-        context = UnitContext(
-            key=unit.key,
-            seed=derive_seed(unit.key, base_seed),
-            checkpoint_dir=checkpoint_dir,
-            progress=progress,
-        )
-        results[unit.key] = unit.run(context)
-        store.put(unit.key, results[unit.key])
-    return results
+    sweep = run_units(units, store, SerialExecutor(), base_seed, progress, checkpoint_root)
+    if sweep.failures:
+        first = sweep.failures[0]
+        raise RuntimeError(f"unit {first.key!r} failed: {first.error}\n{first.traceback or ''}")
+    return sweep.results
