@@ -336,7 +336,14 @@ def memory_of(model: Any, protocol: StudentProtocol) -> MemoryFunction:
 
 
 def decay_law_of(memory: MemoryFunction) -> dict:
-    """Decay-law fit of a memory function (paper Definition 3.2) as plain data."""
+    """Decay-law fit of a memory function (paper Definition 3.2) as plain data.
+
+    A memory that is 0 at every t (a model that ignores its input, e.g. a ReLU RNN whose
+    units are all switched off) has no law to fit: ``"undetermined"``, with the reason.
+    """
+    if not np.any(memory.values > 0):
+        reason = "the memory is 0 at every t (the model does not respond to the input)"
+        return {"law": "undetermined", "short": "zero memory", "reason": reason}
     fit = fit_decay(memory)
     return {**fit.to_dict(), "short": fit.short()}
 
