@@ -24,6 +24,7 @@ import time
 from datetime import datetime, timezone
 
 import torch
+from run import _TorchRNN
 from torch import nn
 
 from curse_of_memory.experiments import fig2
@@ -38,18 +39,6 @@ from curse_of_memory.experiments._students import (
 from curse_of_memory.training import train
 
 BASELINE = "torch.nn.RNN m=64"
-
-
-class _TorchRNN(nn.Module):
-    """``torch.nn.RNN`` (tanh, batch_first) with a linear readout, ``(B, T, 1) -> (B, T, 1)``."""
-
-    def __init__(self, m: int) -> None:
-        super().__init__()
-        self.rnn = nn.RNN(1, m, batch_first=True)
-        self.readout = nn.Linear(m, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.readout(self.rnn(x)[0])
 
 
 def _epoch_runner(model: nn.Module, dataset, protocol: StudentProtocol):

@@ -64,11 +64,6 @@ from curse_of_memory.training import TRAINING_PRESETS, time_weighted_mse, train
 TARGET_KINDS = ("memory", "rnn_teacher", "transformer_teacher")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
-# The paper's polynomial memory of the nonlinear experiments, rho(t) = 1/(t+1)^1.5
-# (paper Appendix D), and the official code's, 1/(1+0.1 t)^1.1 (its "pol").
-PAPER_POLYNOMIAL = {"kind": "memory", "name": "pol", "params": {"power": 1.5, "scale": 1.0}}
-OFFICIAL_POLYNOMIAL = {"kind": "memory", "name": "pol", "params": {"power": 1.1, "scale": 0.1}}
-
 # Input amplitudes probed by the memory function: the paper defines M(H)(t) over
 # *bounded* Heaviside inputs (paper eq 7), here 0 < |x| <= 1 (plus the small-amplitude
 # limit, which the estimator always includes).
@@ -99,9 +94,9 @@ class StudentProtocol:
     epochs: training epochs (1000).
     training: training preset, ``"paper"`` or ``"official"`` (see ``TRAINING_PRESETS``);
         its loss is also the distance used in E_m(beta).
-    keep_best: evaluate the weights of the epoch with the lowest validation loss (the
-        official code tests and perturbs its best checkpoint; the paper is silent).
-        Adam at a fixed lr 0.005 has loss spikes, so the last epoch can be far worse.
+    keep_best: evaluate the weights of the epoch with the lowest validation loss (ours;
+        the paper is silent): Adam at a fixed lr 0.005 has loss spikes, so the last
+        epoch can be far worse than the best one.
     train_dtype: ``"float32"`` (ours: faster on CPU) or ``"float64"`` (official code).
         The perturbation error and the memory function are always computed in float64,
         since the smallest radii (1e-11) vanish in float32 rounding.
@@ -116,7 +111,7 @@ class StudentProtocol:
     memory_length: time steps of the students' memory functions (beyond the training
         horizon, to see the decay law).
     seeds: independently initialised students per (sweep, width); per width the one
-        with the lowest final validation loss is used for the verdict.
+        with the lowest validation loss is used for the verdict.
     data_seed: seed of the inputs and of the train/val/test split (shared by all units).
     seed: base seed of the units' derived seeds (initialisation, shuffling, draws).
     checkpoint_every: epochs between training checkpoints.

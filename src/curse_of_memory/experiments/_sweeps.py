@@ -77,6 +77,21 @@ class PolynomialSweepConfig(StudentProtocol):
         return {"kind": "memory", "name": "pol", "params": params}
 
 
+@dataclass
+class TeacherSweepConfig(StudentProtocol):
+    """Student protocol plus widths and the students' model, for random-teacher targets."""
+
+    widths: tuple[int, ...] = (8, 16, 32, 64)
+    student_activation: str = "tanh"
+    student_parametrization: str = "direct"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.widths = check_widths(self.widths)
+        check_activation("student_activation", self.student_activation)
+        check_parametrization("student_parametrization", self.student_parametrization)
+
+
 def check_activation(name: str, value: str) -> str:
     """One of ``NONLINEAR_ACTIVATIONS``."""
     return check_choice(name, value, NONLINEAR_ACTIVATIONS)
@@ -110,6 +125,22 @@ def sweep_units(sweep: Sweep, widths: Sequence[int], config: StudentProtocol) ->
         for width in widths
         for index in range(config.seeds)
     ]
+
+
+def units_of(sweeps: Sequence[Sweep], config: PolynomialSweepConfig) -> list[Unit]:
+    """The units of several sweeps over ``config.widths``."""
+    return [unit for sweep in sweeps for unit in sweep_units(sweep, config.widths, config)]
+
+
+def assemble_panels(
+    experiment: str,
+    sweeps: Sequence[Sweep],
+    config: PolynomialSweepConfig,
+    results: Mapping[str, dict],
+) -> dict:
+    """``{"experiment", "panels": {key: panel}}`` of several sweeps over ``config.widths``."""
+    panels = [assemble_sweep(s, config.widths, config, results) for s in sweeps]
+    return {"experiment": experiment, "panels": {p["key"]: p for p in panels}}
 
 
 def _val_loss(result: dict) -> float:
@@ -304,6 +335,16 @@ def plot_memories(ax, memories: Sequence[tuple[str, dict, dict]], title: str) ->
     ax.set_ylabel(f"memory M(t), Heaviside |x| <= {memories[0][1]['input_bound']:g}")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=6)
+
+
+def panels_summary(results: dict) -> list[str]:
+    """One verdict line per panel."""
+    return [verdict_line(p) for p in results["panels"].values()]
+
+
+def panels_figure(results: dict):
+    """Every panel side by side, with the verdict lines as the caption."""
+    return sweep_figure(list(results["panels"].values()), " | ".join(panels_summary(results)))
 
 
 def sweep_figure(panels: Sequence[dict], caption: str):

@@ -17,16 +17,13 @@ from curse_of_memory._validation import check_choice, check_nonnegative_int, che
 from curse_of_memory.experiments._claims import Claim
 from curse_of_memory.experiments._students import (
     QUICK_PROTOCOL,
-    StudentProtocol,
-    check_widths,
     protocol_params,
     teacher_memory,
 )
 from curse_of_memory.experiments._sweeps import (
     Sweep,
+    TeacherSweepConfig,
     assemble_sweep,
-    check_activation,
-    check_parametrization,
     plot_memories,
     plot_sweep,
     sweep_units,
@@ -44,30 +41,24 @@ NOT_DECAYING_LAWS = ("non-decaying", "other", "undetermined")
 
 
 @dataclass
-class Config(StudentProtocol):
+class Config(TeacherSweepConfig):
     """Settings of Figure 12: protocol, student widths and model, the transformer teacher."""
 
-    widths: tuple[int, ...] = (8, 16, 32, 64)
     teacher_seed: int = 0
     d_model: int = 16
     nhead: int = 1
     dim_feedforward: int = 32
     num_layers: int = 1
     positional: str = "sinusoidal"
-    student_activation: str = "tanh"
-    student_parametrization: str = "direct"
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.widths = check_widths(self.widths)
         check_nonnegative_int("teacher_seed", self.teacher_seed)
         for name in ("d_model", "nhead", "dim_feedforward", "num_layers"):
             check_positive_int(name, getattr(self, name))
         if self.d_model % self.nhead:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by nhead ({self.nhead})")
         check_choice("positional", self.positional, POSITIONAL_ENCODINGS)
-        check_activation("student_activation", self.student_activation)
-        check_parametrization("student_parametrization", self.student_parametrization)
 
 
 PRESETS: dict[str, Config] = {

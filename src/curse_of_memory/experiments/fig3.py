@@ -22,17 +22,14 @@ from curse_of_memory._validation import (
 from curse_of_memory.experiments._claims import Claim
 from curse_of_memory.experiments._students import (
     QUICK_PROTOCOL,
-    StudentProtocol,
-    check_widths,
     protocol_params,
     teacher_memory,
 )
 from curse_of_memory.experiments._sweeps import (
     Sweep,
+    TeacherSweepConfig,
     approximation_holds,
     assemble_sweep,
-    check_activation,
-    check_parametrization,
     plot_memories,
     plot_sweep,
     sweep_units,
@@ -46,7 +43,7 @@ FIG3_BETAS = (0.0, *(1e-10 * 2.0**k for k in range(34)))
 
 
 @dataclass
-class Config(StudentProtocol):
+class Config(TeacherSweepConfig):
     """Settings of Figure 3: protocol, student widths, the teachers and the students' model.
 
     ``n_teachers`` random teachers with seeds ``first_teacher_seed + i`` (how many the
@@ -60,18 +57,13 @@ class Config(StudentProtocol):
     first_teacher_seed: int = 0
     teacher_width: int = 256
     teacher_leak: float = 0.0
-    student_activation: str = "tanh"
-    student_parametrization: str = "direct"
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.widths = check_widths(self.widths)
         check_positive_int("n_teachers", self.n_teachers)
         check_nonnegative_int("first_teacher_seed", self.first_teacher_seed)
         check_positive_int("teacher_width", self.teacher_width)
         check_finite_float("teacher_leak", self.teacher_leak)
-        check_activation("student_activation", self.student_activation)
-        check_parametrization("student_parametrization", self.student_parametrization)
 
 
 PRESETS: dict[str, Config] = {

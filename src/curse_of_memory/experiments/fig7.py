@@ -15,13 +15,13 @@ from curse_of_memory.experiments._students import OFFICIAL_PROTOCOL, QUICK_PROTO
 from curse_of_memory.experiments._sweeps import (
     PolynomialSweepConfig,
     Sweep,
-    assemble_sweep,
+    assemble_panels,
     check_activation,
     check_parametrization,
+    panels_figure,
+    panels_summary,
     parametrization_claims,
-    sweep_figure,
-    sweep_units,
-    verdict_line,
+    units_of,
 )
 
 DESCRIPTION = "Fig 7: ReLU RNNs on 1/(t+1)^1.5: direct W unstable, softplus W stable"
@@ -65,19 +65,12 @@ def sweeps(config: Config) -> list[Sweep]:
 
 def units(config: Config) -> list:
     """One unit per (parametrization, width, seed)."""
-    return [unit for s in sweeps(config) for unit in sweep_units(s, config.widths, config)]
+    return units_of(sweeps(config), config)
 
 
 def assemble(config: Config, results: dict) -> dict:
     """Results of Figure 7 from the unit results."""
-    panels = [assemble_sweep(s, config.widths, config, results) for s in sweeps(config)]
-    return {"experiment": "fig7", "panels": {p["key"]: p for p in panels}}
-
-
-def plot(results: dict):
-    """One panel per parametrization: E_m(beta) per width and the limit curve."""
-    panels = list(results["panels"].values())
-    return sweep_figure(panels, " | ".join(verdict_line(p) for p in panels))
+    return assemble_panels("fig7", sweeps(config), config, results)
 
 
 def claims(results: dict) -> list[Claim]:
@@ -85,6 +78,7 @@ def claims(results: dict) -> list[Claim]:
     return [c for p in results["panels"].values() for c in parametrization_claims("fig7", p)]
 
 
-def summary(results: dict) -> list[str]:
-    """One line per parametrization."""
-    return [verdict_line(p) for p in results["panels"].values()]
+# One E_m(beta) panel per sweep (limit curve dashed, verdicts in the caption); one
+# verdict line per panel.
+plot = panels_figure
+summary = panels_summary

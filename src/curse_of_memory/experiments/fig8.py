@@ -16,13 +16,13 @@ from curse_of_memory.experiments._students import OFFICIAL_PROTOCOL, QUICK_PROTO
 from curse_of_memory.experiments._sweeps import (
     PolynomialSweepConfig,
     Sweep,
-    assemble_sweep,
+    assemble_panels,
     check_activation,
     check_parametrization,
+    panels_figure,
+    panels_summary,
     parametrization_claims,
-    sweep_figure,
-    sweep_units,
-    verdict_line,
+    units_of,
 )
 from curse_of_memory.models import STABLE_PARAMETRIZATIONS
 
@@ -82,19 +82,12 @@ def sweeps(config: Config) -> list[Sweep]:
 
 def units(config: Config) -> list:
     """One unit per (panel, width, seed)."""
-    return [unit for s in sweeps(config) for unit in sweep_units(s, config.widths, config)]
+    return units_of(sweeps(config), config)
 
 
 def assemble(config: Config, results: dict) -> dict:
     """Results of Figure 8 from the unit results."""
-    panels = [assemble_sweep(s, config.widths, config, results) for s in sweeps(config)]
-    return {"experiment": "fig8", "panels": {p["key"]: p for p in panels}}
-
-
-def plot(results: dict):
-    """(a), (b): the stable panels; last: the direct-W control."""
-    panels = list(results["panels"].values())
-    return sweep_figure(panels, " | ".join(verdict_line(p) for p in panels))
+    return assemble_panels("fig8", sweeps(config), config, results)
 
 
 def claims(results: dict) -> list[Claim]:
@@ -102,6 +95,7 @@ def claims(results: dict) -> list[Claim]:
     return [c for p in results["panels"].values() for c in parametrization_claims("fig8", p)]
 
 
-def summary(results: dict) -> list[str]:
-    """One line per panel."""
-    return [verdict_line(p) for p in results["panels"].values()]
+# One E_m(beta) panel per sweep (limit curve dashed, verdicts in the caption); one
+# verdict line per panel.
+plot = panels_figure
+summary = panels_summary
