@@ -6,6 +6,8 @@ paper protocol (12,800 sequences of length 100, batch 128, Adam, validation on 1
 for every width m = 4, 8, 16, 64, and the evaluation of one trained student (perturbation
 curve: 37 radii x 3 draws on 12,800 test sequences; eigenvalues; memory function). The
 baseline in the same run is one epoch of ``torch.nn.RNN`` (m = 64) through ``train``.
+m = 4 and 64 are also timed with the numba kernels on one thread (``numba.set_num_threads``)
+instead of all of them: on a shared, oversubscribed machine the threads wait for each other.
 Epochs are timed round-robin over the variants, so load bursts on a shared machine hit
 them alike; the median per variant is reported.
 
@@ -23,6 +25,7 @@ import statistics
 import time
 from datetime import datetime, timezone
 
+import numba
 import torch
 from run import _TorchRNN
 from torch import nn
@@ -41,13 +44,18 @@ from curse_of_memory.training import train
 BASELINE = "torch.nn.RNN m=64"
 
 
-def _epoch_runner(model: nn.Module, dataset, protocol: StudentProtocol):
+def _epoch_runner(model: nn.Module, dataset, protocol: StudentProtocol, threads: int | None):
     pair = (dataset.train, dataset.val)
 
     def epoch() -> float:
-        start = time.perf_counter()
-        train(model, pair, preset=protocol.training, epochs=1, progress=False)
-        return time.perf_counter() - start
+        default = numba.get_num_threads()
+        numba.set_num_threads(threads or default)
+        try:
+            start = time.perf_counter()
+            train(model, pair, preset=protocol.training, epochs=1, progress=False)
+            return time.perf_counter() - start
+        finally:
+            numba.set_num_threads(default)
 
     return epoch
 
@@ -75,7 +83,11 @@ def main(argv: list[str] | None = None) -> None:
               for m in config.widths}  # fmt: skip
     torch.manual_seed(0)
     models[BASELINE] = _TorchRNN(64)
-    runners = {name: _epoch_runner(model, dataset, protocol) for name, model in models.items()}
+    runners = {name: _epoch_runner(model, dataset, protocol, None)
+               for name, model in models.items()}  # fmt: skip
+    for m in (4, 64):
+        model = new_student(m, "direct", "tanh", protocol, 0)
+        runners[f"ContinuousRNN m={m}, 1 thread"] = _epoch_runner(model, dataset, protocol, 1)
     for run in runners.values():  # warm-up: compilation, allocations
         run()
     times: dict[str, list[float]] = {name: [] for name in runners}
@@ -88,24 +100,32 @@ def main(argv: list[str] | None = None) -> None:
     projected = sum(
         config.epochs * epoch[f"ContinuousRNN m={m}"] + evaluation[m] for m in config.widths
     )
+    threads_ratio = {
+        m: epoch[f"ContinuousRNN m={m}"] / epoch[f"ContinuousRNN m={m}, 1 thread"] for m in (4, 64)
+    }
 
     print(f"one epoch of the paper protocol (median of {args.rounds}, round-robin):")
     for name, seconds in epoch.items():
         ratio = epoch[BASELINE] / seconds
-        print(f"  {name:22s} {seconds:7.3f} s   ({ratio:.2f}x faster than {BASELINE})")
+        print(f"  {name:32s} {seconds:7.3f} s   ({ratio:.2f}x faster than {BASELINE})")
     print("evaluation of one trained student (perturbation curve, eigenvalues, memory):")
     for m, seconds in evaluation.items():
         print(f"  m={m:<3d} {seconds:7.2f} s")
+    for m, ratio in threads_ratio.items():
+        print(f"  m={m}: one numba thread is {ratio:.2f}x as fast as {numba.get_num_threads()}")
     print(f"projected `reproduce fig2 --preset paper`: {projected / 60:.1f} min "
           f"({config.epochs} epochs per width, one process)")  # fmt: skip
     if args.out:
         record = {
             "date": datetime.now(timezone.utc).isoformat(),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}",
+            "numba_threads": numba.get_num_threads(),
+            "load_average": os.getloadavg(),
             "epoch_seconds": epoch,
             "epoch_samples": times,
             "evaluation_seconds": {str(m): s for m, s in evaluation.items()},
             "projected_minutes": projected / 60,
+            "one_thread_speedup": {str(m): r for m, r in threads_ratio.items()},
         }
         with open(args.out, "w", encoding="utf-8") as handle:
             json.dump(record, handle, indent=2)

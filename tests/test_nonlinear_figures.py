@@ -301,6 +301,15 @@ def test_a_zero_memory_has_no_decay_law():
     }
 
 
+def test_teacher_targets_have_their_zero_input_output_removed():
+    spec = {"kind": "rnn_teacher", "hidden_size": 6, "seed": 2, "activation": "tanh"}
+    target = _students.build_target(spec, dt=0.1)
+    x = torch.randn(3, 15, 1, dtype=torch.float64)
+    zero = torch.zeros(1, 15, 1, dtype=torch.float64)
+    assert torch.equal(target(x), target.target(x) - target.target(zero))
+    assert target(zero).abs().max() == 0 and target.target(zero).abs().max() > 1e-3
+
+
 def test_bad_target_description_is_refused():
     with pytest.raises(ValueError, match="target kind 'lstm_teacher'"):
         _students.check_target({"kind": "lstm_teacher"})

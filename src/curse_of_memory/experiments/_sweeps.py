@@ -230,17 +230,24 @@ def _verdict_numbers(panel: dict) -> dict:
     }
 
 
+def stably_approximated(panel: dict) -> tuple[bool, dict]:
+    """Stable approximation (paper Definition 3.5): approximation is achieved (eq 12) *and*
+    the verdict over the widths is stable; a flat curve at a large error is neither."""
+    approximated, approximation = approximation_holds(panel)
+    numbers = {**_verdict_numbers(panel), "approximation": approximation}
+    return bool(panel["verdict"]["stable"] and approximated), numbers
+
+
 def unstable_claim(claim_id: str, panel: dict, statement: str) -> Claim:
-    """The stability verdict over the widths is "not stable" (paper Remark 3.6)."""
-    return Claim(claim_id, statement, not panel["verdict"]["stable"], _verdict_numbers(panel))
+    """No stable approximation: the complement of :func:`stably_approximated`."""
+    stable, numbers = stably_approximated(panel)
+    return Claim(claim_id, statement, not stable, numbers)
 
 
 def stable_claim(claim_id: str, panel: dict, statement: str) -> Claim:
-    """Stable approximation (paper Definition 3.5): approximation achieved *and* a stable
-    verdict (a flat curve at a large error is not a stable approximation)."""
-    approximated, approximation = approximation_holds(panel)
-    numbers = {**_verdict_numbers(panel), "approximation": approximation}
-    return Claim(claim_id, statement, bool(panel["verdict"]["stable"] and approximated), numbers)
+    """Stable approximation (see :func:`stably_approximated`)."""
+    stable, numbers = stably_approximated(panel)
+    return Claim(claim_id, statement, stable, numbers)
 
 
 def parametrization_claims(prefix: str, panel: dict) -> list[Claim]:
@@ -270,13 +277,16 @@ def parametrization_claims(prefix: str, panel: dict) -> list[Claim]:
 
 
 def verdict_line(panel: dict) -> str:
-    """One summary line: panel, verdict and the errors at the smallest/largest width."""
+    """One summary line: the verdict over the widths and whether approximation is achieved."""
     verdict = panel["verdict"]
-    word = "STABLE" if verdict["stable"] else "not stable"
-    errors, widths = panel["unperturbed_errors"], panel["widths"]
+    approximated, _ = approximation_holds(panel)
+    errors, relative = panel["unperturbed_errors"], panel["relative_errors"]
+    widths = panel["widths"]
     return (
-        f"{panel['key']}: {word} ({verdict['reason']}); E_m(0) {errors[0]:.2e} at m={widths[0]}"
-        f" -> {errors[-1]:.2e} at m={widths[-1]}"
+        f"{panel['key']}: verdict {'stable' if verdict['stable'] else 'not stable'} "
+        f"({verdict['reason']}); approximation {'' if approximated else 'not '}achieved: "
+        f"E_m(0) {errors[0]:.2e} at m={widths[0]} -> {errors[-1]:.2e} at m={widths[-1]} "
+        f"({relative[-1]:.2g} of the output variance)"
     )
 
 
@@ -312,8 +322,9 @@ def plot_sweep(ax, panel: dict, title: str | None = None) -> None:
         linewidth=1,
         label="limit E(beta)",
     )
-    word = "stable" if verdict["stable"] else "not stable"
-    ax.set_title(f"{title or panel['title']}\nverdict: {word}", fontsize=8)
+    stable, _ = stably_approximated(panel)
+    word = "stable approximation" if stable else "no stable approximation"
+    ax.set_title(f"{title or panel['title']}\n{word}", fontsize=8)
     ax.set_xlabel("perturbation radius beta")
     ax.set_ylabel("perturbation error E_m(beta) (test MSE)")
     ax.grid(True, which="major", alpha=0.3)

@@ -32,6 +32,7 @@ from curse_of_memory.experiments._sweeps import (
     assemble_sweep,
     plot_memories,
     plot_sweep,
+    stably_approximated,
     sweep_units,
 )
 from curse_of_memory.experiments._units import Unit
@@ -109,6 +110,7 @@ def assemble(config: Config, results: dict) -> dict:
     for index, teacher in enumerate(sweeps(config)):
         panel = assemble_sweep(teacher, config.widths, config, results)
         approximated, _ = approximation_holds(panel)
+        kept, _ = stably_approximated(panel)
         memory = results[f"teacher{index}/memory"]
         teachers.append(
             {
@@ -116,7 +118,7 @@ def assemble(config: Config, results: dict) -> dict:
                 "target": teacher.target,
                 "approximated": approximated,
                 "stable": panel["verdict"]["stable"],
-                "kept": bool(approximated and panel["verdict"]["stable"]),
+                "kept": kept,
                 "memory": memory["memory"],
                 "decay": memory["decay"],
             }
