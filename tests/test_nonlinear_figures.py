@@ -30,7 +30,7 @@ NONLINEAR = ("fig2", "fig3", "fig7", "fig8", "fig12")
 
 # A still smaller protocol than the quick presets: seconds per experiment.
 TINY = {
-    "widths": (2, 4),
+    "widths": (2, 3, 4),
     "epochs": 2,
     "n_train": 32,
     "n_val": 8,
@@ -73,8 +73,8 @@ def test_tiny_run_writes_results_claims_and_figure(tmp_path, name):
     claims = json.loads((run_dir / "claims.json").read_text())
     assert {c["id"] for c in claims} == CLAIM_IDS[name]
     for panel in results["panels"].values():
-        assert panel["widths"] == [2, 4]
-        assert [c["width"] for c in panel["curves"]] == [2, 4]
+        assert panel["widths"] == [2, 3, 4]
+        assert [c["width"] for c in panel["curves"]] == [2, 3, 4]
         for curve in panel["curves"]:  # E_m(beta) is a running max: non-decreasing
             assert np.all(np.diff(curve["errors"]) >= 0)
         assert isinstance(panel["verdict"]["stable"], bool)
@@ -86,7 +86,7 @@ def test_tiny_run_writes_results_claims_and_figure(tmp_path, name):
             assert result["memory"]["input_bound"] == 1.0
     with open(run_dir / "curves.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 4 * 2 * len(results["panels"])
+    assert len(rows) == 4 * 3 * len(results["panels"])
 
 
 def test_student_unit_resumes_mid_training_to_the_same_result(tmp_path, monkeypatch):
@@ -156,6 +156,7 @@ def _fake_unit(width, errors, max_re=-0.1, initial_max_re=-0.5):
         "seed": 0,
         "test_loss": float(errors[0]),
         "output_variance": 1.0,
+        "zero_error": 1.0,
         "max_re_eigenvalue": max_re,
         "initial_max_re_eigenvalue": initial_max_re,
         "decay": {"law": "exponential", "short": "exp, rate 0.5"},
@@ -271,8 +272,8 @@ def test_fig12_claims_fail_for_a_decaying_teacher_or_a_stable_fit():
     ("name", "overrides", "pattern"),
     [
         ("fig2", {"activation": "sigmoid"}, "activation 'sigmoid'.*hardtanh, relu, tanh"),
-        ("fig2", {"widths": (8, 4)}, "strictly ascending"),
-        ("fig2", {"widths": (8,)}, "at least 2"),
+        ("fig2", {"widths": (8, 4, 16)}, "strictly ascending"),
+        ("fig2", {"widths": (8, 16)}, "at least 3"),
         ("fig7", {"parametrizations": ("direct", "magic")}, "parametrization 'magic'"),
         ("fig8", {"parametrization": "direct"}, "must be a stable one"),
         ("fig8", {"control_activation": "linear"}, "control_activation 'linear'"),

@@ -44,11 +44,15 @@ from curse_of_memory._validation import (
 from curse_of_memory.analysis import (
     MemoryFunction,
     PerturbationCurve,
+    PerturbationLoss,
     fit_decay,
     memory_function,
+    mse_loss,
     paper_betas,
     perturbation_error,
     stability_radius,
+    stability_verdict,
+    twe_mse_loss,
 )
 from curse_of_memory.experiments._units import UnitContext
 from curse_of_memory.models import ContinuousRNN
@@ -59,7 +63,7 @@ from curse_of_memory.targets import (
     RandomTransformerTeacher,
     make_dataset,
 )
-from curse_of_memory.training import TRAINING_PRESETS, time_weighted_mse, train
+from curse_of_memory.training import TRAINING_PRESETS, train
 
 TARGET_KINDS = ("memory", "rnn_teacher", "transformer_teacher")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -170,7 +174,7 @@ def protocol_params(config: StudentProtocol) -> dict:
     return json.loads(json.dumps({name: getattr(config, name) for name in names}))
 
 
-def check_widths(widths: Sequence[int], minimum: int = 2) -> tuple[int, ...]:
+def check_widths(widths: Sequence[int], minimum: int = 3) -> tuple[int, ...]:
     """At least ``minimum`` distinct positive integer widths in strictly ascending order."""
     widths = tuple(widths)
     if len(widths) < minimum or any(
@@ -297,51 +301,74 @@ def new_student(
 
 
 # ------------------------------------------------------------------------- instruments
+def test_loss_of(
+    inputs: torch.Tensor, targets: torch.Tensor, protocol: StudentProtocol
+) -> PerturbationLoss:
+    """The distance of E_m(beta): the protocol's training loss (MSE in the paper, the
+    time-weighted MSE with p = 2 in the official code) on held-out data."""
+    if TRAINING_PRESETS[protocol.training]["loss"] == "mse":
+        return mse_loss(inputs, targets)
+    return twe_mse_loss(inputs, targets, p=2.0)
+
+
+def zero_prediction_error(loss: PerturbationLoss) -> float:
+    """The loss of predicting 0 everywhere (a model that approximates nothing)."""
+    targets = loss.targets.double()
+    return float(loss.distance(torch.zeros_like(targets), targets))
+
+
 def perturbation_curve_of(
     model: torch.nn.Module,
-    inputs: torch.Tensor,
-    targets: torch.Tensor,
+    loss: PerturbationLoss,
     protocol: StudentProtocol,
     seed: int,
     progress: bool = False,
 ) -> PerturbationCurve:
-    """E_m(beta) of ``model`` on held-out ``(inputs, targets)`` (paper eq 11), in float64.
+    """E_m(beta) of ``model`` (paper eq 11) under ``loss``, computed in float64.
 
-    The distance is the protocol's training loss (MSE in the paper, the time-weighted
-    MSE in the official code); the running maximum over draws and radii is reported.
+    The running maximum over draws and radii is reported.
     """
-    loss = "mse" if TRAINING_PRESETS[protocol.training]["loss"] == "mse" else time_weighted_mse
-    per_model_bytes = 8 * inputs.shape[0] * inputs.shape[1] * max(1, targets.shape[-1])
+    per_model_bytes = 8 * loss.targets.numel()
     chunk = max(1, int(_PERTURBATION_CHUNK_BYTES // per_model_bytes))
     return perturbation_error(
         model,
-        inputs,
-        targets,
-        betas=protocol.betas,
+        loss,
+        protocol.betas,
         samples=protocol.samples,
         seed=seed,
         norm=protocol.norm,
-        loss=loss,
         chunk_size=chunk,
         progress=progress,
         dtype=torch.float64,
     )
 
 
-def judge_stability(curves: Mapping[int, PerturbationCurve]) -> dict:
+# The per-width small-error radius (a diagnostic beside the verdict) is read at this
+# multiple of the largest E_m(0) of the sweep.
+RADIUS_LEVEL = 10.0
+
+
+def judge_stability(curves: Mapping[int, PerturbationCurve], ceiling: float) -> dict:
     """Stability verdict (paper Definition 3.5) over widths -> curves, as plain data.
 
+    ``ceiling``: errors above it count as a blow-up (the error of predicting zero).
     Returns a dict with ``stable`` (bool), ``beta0``, ``limit_betas``/``limit_errors``
-    (the estimated limit curve E(beta)), ``reason`` (words) and ``details`` (all the
-    instrument reports).
+    (the estimated limit curve E(beta); ``inf`` where it is infinite), ``reason`` (words),
+    ``radii`` (per-width small-error radius at ``RADIUS_LEVEL`` x max E_m(0), a
+    diagnostic) and ``details`` (the verdict's full report).
     """
-    verdict = stability_radius(dict(curves)).to_dict()
+    curves = dict(curves)
+    verdict = stability_verdict(curves, ceiling=ceiling).to_dict()
+    level = RADIUS_LEVEL * max(float(c.errors[0]) for c in curves.values())
+    radii = stability_radius(curves, tolerance=level) if level > 0 else None
     return {
-        "stable": bool(verdict["stable"]),
-        "beta0": float(verdict["beta0"]),
-        "limit_betas": verdict["limit_betas"],
-        "limit_errors": verdict["limit_errors"],
-        "reason": verdict["verdict"],
+        "stable": verdict["stable"],
+        "beta0": verdict["beta0"],
+        "limit_betas": verdict["betas"],
+        "limit_errors": [math.inf if e is None else e for e in verdict["limit_errors"]],
+        "reason": verdict["reason"],
+        "radii": None if radii is None else radii.to_dict()["radii"],
+        "radius_level": level,
         "details": verdict,
     }
 
@@ -432,7 +459,8 @@ def train_student(
 
     evaluated = copy.deepcopy(model).to(torch.float64)
     x_test, y_test = dataset.test
-    curve = perturbation_curve_of(evaluated, x_test, y_test, spec, context.seed, context.progress)
+    loss = test_loss_of(x_test, y_test, spec)
+    curve = perturbation_curve_of(evaluated, loss, spec, context.seed, context.progress)
     eigenvalues = evaluated.recurrent_eigenvalues()
     memory = memory_of(evaluated, spec)
     return {
@@ -454,6 +482,7 @@ def train_student(
         "val_loss": history.best_val_loss if spec.keep_best else _last(history.val_losses),
         "test_loss": float(curve.errors[0]),
         "output_variance": output_variance(y_test),
+        "zero_error": zero_prediction_error(loss),
         "curve": curve.to_dict(),
         "eigenvalues": {
             "real": eigenvalues.real.tolist(),

@@ -11,7 +11,6 @@ import numpy as np
 from curse_of_memory._validation import check_choice, check_positive_float
 from curse_of_memory.analysis import PerturbationCurve
 from curse_of_memory.experiments._claims import Claim
-from curse_of_memory.experiments._linear import PLOT_CEILING
 from curse_of_memory.experiments._students import (
     StudentProtocol,
     check_widths,
@@ -185,8 +184,9 @@ def assemble_sweep(
         "decay_laws": [r["decay"]["short"] for r in chosen],
         "epochs_run": [int(r["training"]["epochs_run"]) for r in chosen],
         "diverged": [bool(r["training"]["diverged"]) for r in chosen],
+        "zero_errors": [float(r["zero_error"]) for r in chosen],
         "units": units,
-        "verdict": judge_stability(curves),
+        "verdict": judge_stability(curves, ceiling=max(r["zero_error"] for r in chosen)),
     }
 
 
@@ -225,7 +225,7 @@ def _verdict_numbers(panel: dict) -> dict:
         "stable": verdict["stable"],
         "beta0": verdict["beta0"],
         "reason": verdict["reason"],
-        "radii": verdict["details"].get("radii"),
+        "radii": verdict["radii"],
         "unperturbed_errors": panel["unperturbed_errors"],
     }
 
@@ -299,35 +299,22 @@ def width_colours(n: int, cmap: str = "Blues") -> list:
 
 
 def plot_sweep(ax, panel: dict, title: str | None = None) -> None:
-    """Log-log E_m(beta) (beta > 0), one colour per width, the limit curve dashed."""
-    curves = panel["curves"]
-    for colour, curve in zip(width_colours(len(curves)), curves, strict=True):
-        betas, errors = np.asarray(curve["betas"]), np.asarray(curve["errors"])
-        positive = betas > 0
-        ax.loglog(
-            betas[positive],
-            np.minimum(errors[positive], PLOT_CEILING),
-            marker=".",
-            markersize=3,
-            color=colour,
-            label=f"m={curve['width']}",
-        )
+    """E_m(beta) per width (one colour per width, darker for larger m) on log-log axes,
+    beta = 0 at the left edge, the limit curve dashed, beta_0 marked when stable."""
+    from curse_of_memory.plotting import plot_perturbation_curves
+
     verdict = panel["verdict"]
-    limit_betas, limit_errors = np.asarray(verdict["limit_betas"]), verdict["limit_errors"]
-    positive = limit_betas > 0
-    ax.loglog(
-        limit_betas[positive],
-        np.minimum(np.asarray(limit_errors)[positive], PLOT_CEILING),
-        "k--",
-        linewidth=1,
-        label="limit E(beta)",
+    plot_perturbation_curves(
+        ax,
+        panel["curves"],
+        limit=(np.asarray(verdict["limit_betas"]), np.asarray(verdict["limit_errors"])),
+        beta0=verdict["beta0"] if verdict["stable"] else None,
+        colours=width_colours(len(panel["curves"])),
     )
     stable, _ = stably_approximated(panel)
     word = "stable approximation" if stable else "no stable approximation"
     ax.set_title(f"{title or panel['title']}\n{word}", fontsize=8)
-    ax.set_xlabel("perturbation radius beta")
-    ax.set_ylabel("perturbation error E_m(beta) (test MSE)")
-    ax.grid(True, which="major", alpha=0.3)
+    ax.set_ylabel("E_m(beta), test loss")
     ax.legend(fontsize=7)
 
 
