@@ -38,6 +38,7 @@ from curse_of_memory.experiments._students import (
     perturbation_curve_of,
     protocol_params,
     student_dataset,
+    test_loss_of,
 )
 from curse_of_memory.training import train
 
@@ -63,8 +64,7 @@ def _epoch_runner(model: nn.Module, dataset, protocol: StudentProtocol, threads:
 def _evaluation_seconds(model: nn.Module, dataset, protocol: StudentProtocol) -> float:
     evaluated = model.to(torch.float64)
     start = time.perf_counter()
-    x_test, y_test = dataset.test
-    perturbation_curve_of(evaluated, x_test, y_test, protocol, seed=0)
+    perturbation_curve_of(evaluated, test_loss_of(*dataset.test, protocol), protocol, seed=0)
     evaluated.recurrent_eigenvalues()
     memory_of(evaluated, protocol)
     return time.perf_counter() - start
