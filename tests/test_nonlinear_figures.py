@@ -278,6 +278,8 @@ def test_fig12_claims_fail_for_a_decaying_teacher_or_a_stable_fit():
         ("fig8", {"parametrization": "direct"}, "must be a stable one"),
         ("fig8", {"control_activation": "linear"}, "control_activation 'linear'"),
         ("fig3", {"n_teachers": 0}, "n_teachers"),
+        ("fig3", {"teacher_cell": "torch"}, "must all be 0 with teacher_cell='torch'"),
+        ("fig3", {"teacher_cell": "lstm"}, "teacher_cell 'lstm'"),
         ("fig12", {"positional": "learned"}, "positional 'learned'"),
         ("fig2", {"betas": (1e-3, 1e-2)}, "start at 0"),
         ("fig2", {"training": "fast"}, "training 'fast'"),

@@ -246,7 +246,10 @@ def target_label(spec: Mapping[str, Any]) -> str:
             return f"rho(t) = 1/({inner})^{power:g}"
         return f"rho = {spec['name']}({', '.join(f'{k}={v:g}' for k, v in params.items())})"
     if spec["kind"] == "rnn_teacher":
-        return f"random tanh RNN teacher (m={spec.get('hidden_size', 256)}, seed {spec['seed']})"
+        leak = f", leak {spec['leak']:g}" if spec.get("leak") else ""
+        return (
+            f"random tanh RNN teacher (m={spec.get('hidden_size', 256)}{leak}, seed {spec['seed']})"
+        )
     return f"random causal transformer teacher (seed {spec.get('seed', 0)})"
 
 

@@ -290,6 +290,20 @@ def verdict_line(panel: dict) -> str:
     )
 
 
+def caption_line(panel: dict) -> str:
+    """The short form of :func:`verdict_line`, for figure captions."""
+    stable, _ = stably_approximated(panel)
+    verdict, (approximated, _) = panel["verdict"], approximation_holds(panel)
+    errors = panel["unperturbed_errors"]
+    radius = f", beta_0 = {verdict['beta0']:.2g}" if verdict["stable"] else ""
+    return (
+        f"{panel['key']}: {'stable approximation' if stable else 'no stable approximation'} "
+        f"(verdict {'stable' if verdict['stable'] else 'not stable'}{radius}; approximation "
+        f"{'achieved' if approximated else 'not achieved'}, E_m(0) {errors[0]:.2g} -> "
+        f"{errors[-1]:.2g})"
+    )
+
+
 # ------------------------------------------------------------------------------- plots
 def width_colours(n: int, cmap: str = "Blues") -> list:
     """``n`` colours of one hue in increasing shade (light: small m, dark: large m)."""
@@ -341,8 +355,16 @@ def panels_summary(results: dict) -> list[str]:
 
 
 def panels_figure(results: dict):
-    """Every panel side by side, with the verdict lines as the caption."""
-    return sweep_figure(list(results["panels"].values()), " | ".join(panels_summary(results)))
+    """Every panel side by side, with one caption line per panel."""
+    panels = list(results["panels"].values())
+    return sweep_figure(panels, "\n".join(caption_line(p) for p in panels))
+
+
+def add_caption(fig, caption: str) -> None:
+    """``caption`` (one or more lines) under the axes of ``fig``."""
+    lines = caption.count("\n") + 1
+    fig.text(0.5, 0.01, caption, ha="center", va="bottom", fontsize=7)
+    fig.tight_layout(rect=(0, min(0.05 + 0.035 * lines, 0.3), 1, 1))
 
 
 def sweep_figure(panels: Sequence[dict], caption: str):
@@ -355,6 +377,5 @@ def sweep_figure(panels: Sequence[dict], caption: str):
     fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 4.2), squeeze=False)
     for ax, panel in zip(axes[0], panels, strict=True):
         plot_sweep(ax, panel)
-    fig.text(0.5, 0.005, caption, ha="center", va="bottom", fontsize=7, wrap=True)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    add_caption(fig, caption)
     return fig

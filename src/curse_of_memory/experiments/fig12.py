@@ -23,7 +23,9 @@ from curse_of_memory.experiments._students import (
 from curse_of_memory.experiments._sweeps import (
     Sweep,
     TeacherSweepConfig,
+    add_caption,
     assemble_sweep,
+    caption_line,
     plot_memories,
     plot_sweep,
     sweep_units,
@@ -115,8 +117,7 @@ def plot(results: dict):
     plot_memories(left, [("teacher", teacher["memory"], teacher["decay"])],
                   "(a) memory of the random causal transformer")  # fmt: skip
     plot_sweep(right, panel, f"(b) {panel['title']}")
-    fig.text(0.5, 0.005, verdict_line(panel), ha="center", va="bottom", fontsize=7)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    add_caption(fig, f"teacher memory: {teacher['decay']['short']}\n{caption_line(panel)}")
     return fig
 
 

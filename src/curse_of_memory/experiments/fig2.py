@@ -20,8 +20,10 @@ from curse_of_memory.experiments._students import OFFICIAL_PROTOCOL, QUICK_PROTO
 from curse_of_memory.experiments._sweeps import (
     PolynomialSweepConfig,
     Sweep,
+    add_caption,
     approximation_claim,
     assemble_sweep,
+    caption_line,
     check_activation,
     plot_sweep,
     sweep_units,
@@ -106,8 +108,7 @@ def plot(results: dict):
     right.set_title("(b) slowest mode of the trained students (0- is the curse of memory)",
                     fontsize=8)  # fmt: skip
     right.legend(fontsize=7)
-    fig.text(0.5, 0.005, verdict_line(panel), ha="center", va="bottom", fontsize=7)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    add_caption(fig, caption_line(panel))
     return fig
 
 

@@ -1,13 +1,20 @@
 """Figure 3: stably approximated random teachers have exponentially decaying memory.
 
-Filtering (paper Sec 3.3, Appendix I): random tanh teacher RNNs (width 256 in the paper;
-:class:`~curse_of_memory.targets.RandomRNNTeacher`, Euler cell, PyTorch's default
-uniform init) are fitted by tanh student RNNs of widths m = 4..64 with perturbation radii
-beta in [1e-10, 1]. A teacher is *kept* when its students approximate it (E_m(0) falls
-to <= 1% of the output variance) and the stability verdict over the widths is stable.
-Paper (Theorem 3.9): every kept teacher has exponentially decaying memory. The teachers'
-memory functions (bounded Heaviside inputs) and their decay laws are reported for the
-kept and, as a contrast, the rejected teachers.
+Filtering (paper Sec 3.3, Appendix I): random tanh teacher RNNs (width 256 in the paper)
+are fitted by tanh student RNNs of widths m = 4..64 with perturbation radii beta in
+[1e-10, 1]. A teacher is *kept* when it is stably approximated (paper Def 3.5: E_m(0)
+falls to <= 1% of the output variance, and the stability verdict over the widths is
+stable). Paper (Theorem 3.9): every kept teacher has exponentially decaying memory. The
+teachers' memory functions (bounded Heaviside inputs) and their decay laws are reported
+for the kept and, as a contrast, the rejected teachers.
+
+Teachers (how the paper drew them is not given; ours): continuous-time tanh RNNs like
+the students (:class:`~curse_of_memory.targets.RandomRNNTeacher`, Euler cell, PyTorch's
+default uniform init of W, U, b), with W shifted by ``-leak I``. The leaks are spread so
+that the population is diverse (paper Appendix I, Fig 11): at leak 0 the spectrum of W
+lies in both half-planes and the memory does not decay; from leak ~1 on it decays
+exponentially. ``teacher_cell="torch"`` selects the official code's teacher instead
+(``torch.nn.RNN``, discrete time), whose random draws all decay exponentially.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from curse_of_memory._validation import (
+    check_choice,
     check_finite_float,
     check_nonnegative_int,
     check_positive_int,
@@ -28,6 +36,7 @@ from curse_of_memory.experiments._students import (
 from curse_of_memory.experiments._sweeps import (
     Sweep,
     TeacherSweepConfig,
+    add_caption,
     approximation_holds,
     assemble_sweep,
     plot_memories,
@@ -36,6 +45,7 @@ from curse_of_memory.experiments._sweeps import (
     sweep_units,
 )
 from curse_of_memory.experiments._units import Unit
+from curse_of_memory.targets import RNN_CELLS
 
 DESCRIPTION = "Fig 3: random tanh teachers kept by stable approximation decay exponentially"
 
@@ -47,9 +57,9 @@ FIG3_BETAS = (0.0, *(1e-10 * 2.0**k for k in range(34)))
 class Config(TeacherSweepConfig):
     """Settings of Figure 3: protocol, student widths, the teachers and the students' model.
 
-    ``n_teachers`` random teachers with seeds ``first_teacher_seed + i`` (how many the
-    paper drew is not given; ours). ``teacher_leak`` > 0 would shift the teachers'
-    spectra left (0: the plain random W of the paper).
+    ``n_teachers`` random teachers; teacher i has seed ``first_teacher_seed + i`` and leak
+    ``teacher_leaks[i % len(teacher_leaks)]`` (how many teachers the paper drew, and how,
+    is not given; ours). ``teacher_cell``: ``"euler"`` or ``"torch"`` (leaks must be 0).
     """
 
     widths: tuple[int, ...] = (4, 8, 16, 32, 64)
@@ -57,18 +67,34 @@ class Config(TeacherSweepConfig):
     n_teachers: int = 8
     first_teacher_seed: int = 0
     teacher_width: int = 256
-    teacher_leak: float = 0.0
+    teacher_cell: str = "euler"
+    teacher_leaks: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_positive_int("n_teachers", self.n_teachers)
         check_nonnegative_int("first_teacher_seed", self.first_teacher_seed)
         check_positive_int("teacher_width", self.teacher_width)
-        check_finite_float("teacher_leak", self.teacher_leak)
+        check_choice("teacher_cell", self.teacher_cell, RNN_CELLS)
+        self.teacher_leaks = tuple(float(v) for v in self.teacher_leaks)
+        if not self.teacher_leaks:
+            raise ValueError("teacher_leaks must hold at least one value")
+        for leak in self.teacher_leaks:
+            check_finite_float("teacher_leaks", leak)
+        if self.teacher_cell == "torch" and any(self.teacher_leaks):
+            raise ValueError(
+                f"teacher_leaks must all be 0 with teacher_cell='torch', got {self.teacher_leaks}"
+            )
 
 
 PRESETS: dict[str, Config] = {
-    "quick": Config(**QUICK_PROTOCOL, widths=(4, 8, 16, 32), n_teachers=4, teacher_width=64),
+    "quick": Config(
+        **QUICK_PROTOCOL,
+        widths=(4, 8, 16, 32),
+        n_teachers=4,
+        teacher_width=64,
+        teacher_leaks=(0.0, 0.5, 1.0, 1.5),
+    ),
     "paper": Config(),
 }
 
@@ -80,7 +106,8 @@ def teacher_target(config: Config, index: int) -> dict:
         "hidden_size": config.teacher_width,
         "seed": config.first_teacher_seed + index,
         "activation": "tanh",
-        "leak": config.teacher_leak,
+        "cell": config.teacher_cell,
+        "leak": config.teacher_leaks[index % len(config.teacher_leaks)],
     }
 
 
@@ -146,8 +173,7 @@ def plot(results: dict):
         for t in kept + [t for t in teachers if not t["kept"]]
     ]
     plot_memories(right, memories, "(b) memory functions of the teachers (kept first)")
-    fig.text(0.5, 0.005, summary(results)[0], ha="center", va="bottom", fontsize=7)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    add_caption(fig, summary(results)[0])
     return fig
 
 
