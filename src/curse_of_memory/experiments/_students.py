@@ -407,13 +407,16 @@ def memory_record(memory: MemoryFunction) -> dict:
 
 
 # ------------------------------------------------------------------------------- units
-def output_variance(targets: torch.Tensor) -> float:
-    """Mean over time and channels of the variance over sequences of the targets.
+def output_variance(loss: PerturbationLoss) -> float:
+    """The loss of predicting the per-time-step mean of the targets (input-independent).
 
-    The part of the output that depends on the input: a relative error
+    For the MSE this is the variance over sequences, averaged over time and channels:
+    the part of the output that depends on the input. A relative error
     E_m(0) / output_variance near 1 means the student learned nothing but the mean.
     """
-    return float(targets.double().var(dim=0, unbiased=False).mean())
+    targets = loss.targets.double()
+    mean = targets.mean(dim=0, keepdim=True).expand_as(targets)
+    return float(loss.distance(mean, targets))
 
 
 def _last(values: list[float]) -> float:
@@ -484,7 +487,7 @@ def train_student(
         },
         "val_loss": history.best_val_loss if spec.keep_best else _last(history.val_losses),
         "test_loss": float(curve.errors[0]),
-        "output_variance": output_variance(y_test),
+        "output_variance": output_variance(loss),
         "zero_error": zero_prediction_error(loss),
         "curve": curve.to_dict(),
         "eigenvalues": {
