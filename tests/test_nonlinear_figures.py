@@ -304,13 +304,15 @@ def test_a_zero_memory_has_no_decay_law():
     }
 
 
-def test_teacher_targets_have_their_zero_input_output_removed():
+def test_teacher_targets_are_zero_input_adjusted_and_scaled():
     spec = {"kind": "rnn_teacher", "hidden_size": 6, "seed": 2, "activation": "tanh"}
-    target = _students.build_target(spec, dt=0.1)
-    x = torch.randn(3, 15, 1, dtype=torch.float64)
+    target = _students.build_target(spec, dt=0.1, length=15)
+    x = 0.1 * torch.randn(300, 15, 1, dtype=torch.float64)
     zero = torch.zeros(1, 15, 1, dtype=torch.float64)
-    assert torch.equal(target(x), target.target(x) - target.target(zero))
-    assert target(zero).abs().max() == 0 and target.target(zero).abs().max() > 1e-3
+    expected = (target.teacher(x) - target.teacher(zero)) / target.scale
+    assert torch.equal(target(x), expected)
+    assert target(zero).abs().max() == 0 and target.teacher(zero).abs().max() > 1e-3
+    assert 0.8 < float(target(x).std()) < 1.2  # unit size on the protocol's inputs
 
 
 def test_bad_target_description_is_refused():

@@ -202,38 +202,54 @@ def check_target(spec: Mapping[str, Any]) -> dict:
     return json.loads(json.dumps(dict(spec)))
 
 
-class ZeroInputAdjusted(torch.nn.Module):
-    """``H_t(x) - H_t(0)``: a target without its input-independent part (paper Def 2.1).
+class AdjustedTeacher(torch.nn.Module):
+    """``(H_t(x) - H_t(0)) / scale``: a teacher without its input-independent part, at unit size.
 
     The paper takes H_t(0) = 0 without loss of generality and otherwise studies
-    ``H_t(x) - H_t(0)``. A random teacher's zero-input output (the transient driven by
-    its biases, or a transformer's positional signal) is large next to its response to
-    the inputs ``dt N(0, 1)``, and is not what the memory function measures.
+    ``H_t(x) - H_t(0)`` (paper Def 2.1): a random teacher's zero-input output (the
+    transient driven by its biases, or a transformer's positional signal) is not what
+    its memory function measures. ``scale`` (ours) is the standard deviation of
+    ``H(x) - H(0)`` on the protocol's inputs: with inputs dt N(0, 1), dt = 0.1, a random
+    teacher responds with ~1e-4..1e-2, below the weight jitter of Adam at lr 0.005, so
+    unscaled targets measure the optimiser rather than the approximation. Dividing by a
+    constant changes neither the decay law of the memory nor relative errors.
     """
 
-    def __init__(self, target: torch.nn.Module) -> None:
+    def __init__(self, teacher: torch.nn.Module, scale: float = 1.0) -> None:
         super().__init__()
-        self.target = target
-        self.input_dim = target.input_dim
-        self.name = f"{getattr(target, 'name', type(target).__name__)} - (its zero-input output)"
+        self.teacher = teacher
+        self.scale = check_positive_float("scale", scale)
+        self.input_dim = teacher.input_dim
+        self.name = f"({getattr(teacher, 'name', type(teacher).__name__)} - zero-input output)"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(batch, T, d) -> (batch, T, 1)``."""
-        return self.target(x) - self.target(torch.zeros_like(x[:1]))
+        return (self.teacher(x) - self.teacher(torch.zeros_like(x[:1]))) / self.scale
 
 
-def build_target(spec: Mapping[str, Any], dt: float) -> Any:
+# Probe inputs that fix a teacher's scale: this many sequences dt N(0, 1), seed 0.
+_SCALE_PROBES = 256
+
+
+def build_target(spec: Mapping[str, Any], dt: float, length: int) -> Any:
     """The target functional described by ``spec`` (see :func:`check_target`).
 
-    Teachers come with their zero-input output subtracted (:class:`ZeroInputAdjusted`).
+    Teachers come as :class:`AdjustedTeacher`, scaled on ``_SCALE_PROBES`` input
+    sequences ``dt N(0, 1)`` of ``length`` steps.
     """
     spec = check_target(spec)
     options = {k: v for k, v in spec.items() if k != "kind"}
     if spec["kind"] == "memory":
         return LinearFunctional.named(options["name"], **options.get("params", {}))
     if spec["kind"] == "rnn_teacher":
-        return ZeroInputAdjusted(RandomRNNTeacher(dt=dt, **options))
-    return ZeroInputAdjusted(RandomTransformerTeacher(**options))
+        teacher = RandomRNNTeacher(dt=dt, **options)
+    else:
+        teacher = RandomTransformerTeacher(**options)
+    generator = torch.Generator().manual_seed(0)
+    probe = dt * torch.randn(_SCALE_PROBES, length, teacher.input_dim, generator=generator)
+    with torch.no_grad():
+        response = AdjustedTeacher(teacher)(probe.to(teacher.dtype))
+    return AdjustedTeacher(teacher, float(response.std()))
 
 
 def target_label(spec: Mapping[str, Any]) -> str:
@@ -257,7 +273,7 @@ def target_label(spec: Mapping[str, Any]) -> str:
 def _cached_dataset(target_json: str, length: int, dt: float, sizes: tuple, data_seed: int):
     n = sum(sizes)
     dataset = make_dataset(
-        build_target(json.loads(target_json), dt),
+        build_target(json.loads(target_json), dt, length),
         n=n,
         length=length,
         dt=dt,
@@ -504,7 +520,7 @@ def train_student(
 def teacher_memory(context: UnitContext, target: dict, protocol: dict) -> dict:
     """Unit: the memory function of a target (bounded Heaviside inputs) and its decay law."""
     spec = StudentProtocol(**protocol)
-    memory = memory_of(build_target(target, spec.dt), spec)
+    memory = memory_of(build_target(target, spec.dt, spec.length), spec)
     return {"target": target, "memory": memory_record(memory), "decay": decay_law_of(memory)}
 
 
