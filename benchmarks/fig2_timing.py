@@ -6,8 +6,9 @@ paper protocol (12,800 sequences of length 100, batch 128, Adam, validation on 1
 for every width m = 4, 8, 16, 64, and the evaluation of one trained student (perturbation
 curve: 37 radii x 3 draws on 12,800 test sequences; eigenvalues; memory function). The
 baseline in the same run is one epoch of ``torch.nn.RNN`` (m = 64) through ``train``.
-m = 4 and 64 are also timed with the numba kernels on one thread (``numba.set_num_threads``)
-instead of all of them: on a shared, oversubscribed machine the threads wait for each other.
+m = 4 and 64 are also timed on one thread (``numba.set_num_threads(1)`` and
+``torch.set_num_threads(1)``) instead of all of them: on a shared, oversubscribed machine
+the threads of one process wait for each other.
 Epochs are timed round-robin over the variants, so load bursts on a shared machine hit
 them alike; the median per variant is reported.
 
@@ -49,14 +50,16 @@ def _epoch_runner(model: nn.Module, dataset, protocol: StudentProtocol, threads:
     pair = (dataset.train, dataset.val)
 
     def epoch() -> float:
-        default = numba.get_num_threads()
-        numba.set_num_threads(threads or default)
+        defaults = numba.get_num_threads(), torch.get_num_threads()
+        numba.set_num_threads(threads or defaults[0])
+        torch.set_num_threads(threads or defaults[1])
         try:
             start = time.perf_counter()
             train(model, pair, preset=protocol.training, epochs=1, progress=False)
             return time.perf_counter() - start
         finally:
-            numba.set_num_threads(default)
+            numba.set_num_threads(defaults[0])
+            torch.set_num_threads(defaults[1])
 
     return epoch
 
@@ -112,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     for m, seconds in evaluation.items():
         print(f"  m={m:<3d} {seconds:7.2f} s")
     for m, ratio in threads_ratio.items():
-        print(f"  m={m}: one numba thread is {ratio:.2f}x as fast as {numba.get_num_threads()}")
+        print(f"  m={m}: one thread is {ratio:.2f}x as fast as {numba.get_num_threads()}")
     print(f"projected `reproduce fig2 --preset paper`: {projected / 60:.1f} min "
           f"({config.epochs} epochs per width, one process)")  # fmt: skip
     if args.out:
