@@ -92,6 +92,24 @@ CASES = [
         lambda m, b: 0.1 / m + np.expm1(np.minimum(100 * b, 700)),
         "e^{100 beta} - 1",
     ),
+    # curves that merge into a common continuous limit (the sup of a residual and a
+    # perturbation effect): the excess grows with m only because E_m(0) falls (stable)
+    Case("max(0.1/m, beta)", "continuous", True, lambda m, b: np.maximum(0.1 / m, b), "beta"),
+    Case("hypot(0.1/m, beta)", "continuous", True, lambda m, b: np.hypot(0.1 / m, b), "beta"),
+    Case(
+        "max(0.3/m^2, 0.4 (beta/0.07)^2)",
+        "continuous",
+        True,
+        lambda m, b: np.maximum(0.3 / m**2, 0.4 * (b / 0.07) ** 2),
+        "0.4 (beta/0.07)^2 (curves meet at 0.07)",
+    ),
+    Case(
+        "max(1/m^3, 0.3 sqrt(beta))",
+        "continuous",
+        True,
+        lambda m, b: np.maximum(1 / m**3, 0.3 * np.sqrt(b)),
+        "0.3 sqrt(beta)",
+    ),
     # infinite limit for every beta > 0 (unstable)
     Case("0.1/m + sqrt(m) beta", "infinite", False, lambda m, b: 0.1 / m + m**0.5 * b, "inf"),
     Case("0.1/m + m beta", "infinite", False, lambda m, b: 0.1 / m + m * b, "inf"),

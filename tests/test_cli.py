@@ -286,17 +286,24 @@ def test_figure_titles_name_the_inputs_and_dashes_only_when_drawn():
     target = LinearFunctional.named("exp", rate=0.5)
     impulse = memory_function(target, 100, 0.1, kind="impulse")
     fig = plot_memory_functions({"a": impulse}, {"a": fit_decay(impulse)})
-    assert fig.axes[0].get_title() == "Memory functions (impulse inputs; dashed: fitted decay law)"
+    assert fig.axes[0].get_title() == (
+        "Memory functions (impulse inputs; sup over 0 < |x|_inf <= 1; dashed: fitted decay law)"
+    )
     short = memory_function(target, 3, 0.1, kind="reversed")  # too short to fit: undetermined
     fig = plot_memory_functions({"b": short}, {"b": fit_decay(short)}, subject="x")
-    assert fig.axes[0].get_title() == "Memory of x (reversed inputs)"
+    assert fig.axes[0].get_title() == "Memory of x (reversed inputs; sup over 0 < |x|_inf <= 1)"
     heaviside = memory_function(target, 100, 0.1)
     fig = plot_memory_functions(
         {"h": heaviside, "i": impulse}, axes=("loglog", "semilogy"), subject="y"
     )
     assert len(fig.axes) == 2 and fig.axes[1].get_yscale() == "log"
     assert fig.axes[1].get_xscale() == "linear"
-    assert fig._suptitle.get_text() == "Memory of y (Heaviside, impulse inputs)"
+    assert fig._suptitle.get_text() == (
+        "Memory of y (Heaviside, impulse inputs; sup over 0 < |x|_inf <= 1)"
+    )
+    unbounded = memory_function(target, 100, 0.1, input_bound=float("inf"))
+    fig = plot_memory_functions({"u": unbounded})
+    assert fig.axes[0].get_title() == "Memory functions (Heaviside inputs; sup over 0 < |x|_inf)"
 
 
 # -- train history --------------------------------------------------------------------------

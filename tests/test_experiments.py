@@ -43,13 +43,14 @@ def test_run_fig1_quick_writes_everything(tmp_path):
         "fig1.exp_stable",
         "fig1.pol_unstable",
         "fig1.approximation",
+        "fig1.published_beta0",
         "fig1.published_e0",
-    }
+    }  # no crossings claim: the quick preset lacks width 6
     results = json.loads((run_dir / "results.json").read_text())
     passed = {c["id"]: c["passed"] for c in claims}
     assert passed["fig1.exp_stable"] == results["panels"]["exp"]["verdict"]["stable"]
     assert passed["fig1.pol_unstable"] != results["panels"]["pol"]["verdict"]["stable"]
-    assert manifest["claims_passed"] == sum(passed.values()) and manifest["claims_total"] == 4
+    assert manifest["claims_passed"] == sum(passed.values()) and manifest["claims_total"] == 5
     with open(run_dir / "curves.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     expected = sum(len(c["betas"]) for p in results["panels"].values() for c in p["curves"])
@@ -114,7 +115,10 @@ def test_bad_arguments(tmp_path):
         run_experiment("fig1", out_dir=tmp_path, overrides={"epochs": 3})
     with pytest.raises(ValueError, match="samples"):
         run_experiment("fig1", out_dir=tmp_path, overrides={"samples": 0})
-    assert not (tmp_path / "fig1").exists()  # nothing written before validation
+    with pytest.raises(ValueError, match="perturbation .*valid choices: random, shift"):
+        run_experiment("fig4", out_dir=tmp_path, overrides={"perturbation": "adversarial"})
+    # nothing written before validation
+    assert not (tmp_path / "fig1").exists() and not (tmp_path / "fig4").exists()
 
 
 def test_cli_list_unknown_and_ledger(tmp_path, capsys):
@@ -145,7 +149,7 @@ def test_headline():
 
 
 # ----------------------------------------------------------------------------- claims
-def _unit_results(panels: dict, config) -> dict:
+def _unit_results(panels: dict, config, zero_error: float = 1e9) -> dict:
     """Unit results of constructed curves: panel -> errors(m, betas) for every width."""
     betas = np.asarray(config.betas)
     out = {}
@@ -153,7 +157,7 @@ def _unit_results(panels: dict, config) -> dict:
         for m in config.widths:
             values = np.maximum.accumulate(errors(m, betas))
             curve = PerturbationCurve(betas, values, values[:, None], width=m)
-            out[f"{panel}/m{m}"] = {"curve": curve.to_dict(), "fit": {"zero_error": 1e9}}
+            out[f"{panel}/m{m}"] = {"curve": curve.to_dict(), "fit": {"zero_error": zero_error}}
     return out
 
 
@@ -169,9 +173,11 @@ def _no_approximation(m, b):
     return 0.3 + 0 * m + b
 
 
-def _claims(module, panels: dict) -> dict[str, bool]:
+def _claims(module, panels: dict, zero_error: float = 1e9, crossings=None) -> dict[str, bool]:
     config = module.PRESETS["paper"]
-    results = module.assemble(config, _unit_results(panels, config))
+    results = module.assemble(config, _unit_results(panels, config, zero_error))
+    if crossings is not None:  # the verdict's crossings of the pol panel, as given
+        results["panels"]["pol"]["verdict"]["crossings"] = crossings
     return {c.id: c.passed for c in module.claims(results)}
 
 
@@ -196,6 +202,28 @@ def test_fig1_published_e0_claim_uses_a_factor_two():
     assert close["fig1.published_e0"]
     far = _claims(fig1_module, {"exp": at(2.1, published), "pol": at(1.0, published_pol)})
     assert not far["fig1.published_e0"]
+
+
+def test_fig1_published_beta0_and_crossings_claims_use_a_factor_two():
+    # curves meeting in 0.4 (beta/b)^2, blowing past the zero-prediction error 0.9 at
+    # beta = 1.5 b: beta_0 = the last grid point below, 0.064 for b = 0.07, 0.256 for b = 0.2
+    def meeting(b):
+        return lambda m, beta: np.maximum(0.3 / m**2, 0.4 * (beta / b) ** 2)
+
+    near = _claims(fig1_module, {"exp": meeting(0.07), "pol": _unstable}, zero_error=0.9)
+    far = _claims(fig1_module, {"exp": meeting(0.2), "pol": _unstable}, zero_error=0.9)
+    assert near["fig1.published_beta0"] and not far["fig1.published_beta0"]
+    published = [0.11, 0.055, 0.035, 0.016]
+    close = _claims(
+        fig1_module, {"exp": _stable, "pol": _unstable}, crossings=[1.9 * c for c in published]
+    )
+    assert close["fig1.published_crossings"]
+    shifted = [0.11, 0.055, 0.035, 0.007]  # the last crossing 2.3 times too far left
+    off = _claims(fig1_module, {"exp": _stable, "pol": _unstable}, crossings=shifted)
+    missing = _claims(
+        fig1_module, {"exp": _stable, "pol": _unstable}, crossings=[None, 0.055, 0.035, 0.016]
+    )
+    assert not off["fig1.published_crossings"] and not missing["fig1.published_crossings"]
 
 
 def test_fig4_claims_follow_the_paper_and_fail_where_it_is_false():

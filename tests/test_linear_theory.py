@@ -14,6 +14,7 @@ from curse_of_memory.analysis.linear_theory import (
     PAPER_UNPERTURBED_ERRORS,
     PAPER_WIDTHS,
     ExponentialSumFit,
+    RecurrentShift,
     discrete_eigenvalues,
     fit_exponential_sum,
     fit_power_law_quadrature,
@@ -24,6 +25,7 @@ from curse_of_memory.analysis.linear_theory import (
     rescaling_target,
 )
 from curse_of_memory.analysis.perturbation import impulse_response_loss, perturbation_error
+from curse_of_memory.models import ContinuousRNN
 
 A = -math.log(0.9)
 
@@ -59,6 +61,28 @@ def test_time_grid_reading_represents_exponential_memory_exactly():
         expected[0] = 1.0
         assert np.allclose(fit.coefficients, expected, atol=1e-6)
         assert fit.meta["residual_sup"] < 1e-10
+
+
+@pytest.mark.parametrize("target", ["exp", "pol"])
+@pytest.mark.parametrize("width", [2, 6, 14])
+def test_scaled_reading_residual_matches_high_precision_least_squares(target, width):
+    spec = FIT_READINGS["scaled"]
+    fit = fit_reading("scaled", linear_target(target), width)
+    assert np.array_equal(fit.eigenvalues, -np.arange(1.0, width + 1) / width)
+    assert np.allclose(spec.times, np.arange(1.0, 101.0)) and spec.norm == "sup"
+    reference = _mp_residual(target, fit.eigenvalues, spec.times)
+    assert fit.meta["residual_l2"] == pytest.approx(reference, rel=1e-6)
+
+
+def test_scaled_reading_against_the_published_unperturbed_errors():
+    """docs/instruments.md: 1/(t+1)^1.1 within 1.7 at every width; 0.9^t only at m = 2, 4."""
+    for target, published in PAPER_UNPERTURBED_ERRORS.items():
+        for width, paper in zip(PAPER_WIDTHS, published, strict=True):
+            ratio = fit_reading("scaled", linear_target(target), width).meta["residual_sup"] / paper
+            if target == "pol" or width <= 4:
+                assert 1 / 1.7 < ratio < 1.7, (target, width, ratio)
+            else:  # 0.9^t: too small from m = 6 on (0.44, 0.16, 0.022)
+                assert ratio < 0.5, (target, width, ratio)
 
 
 @pytest.mark.parametrize("target", ["exp", "pol"])
@@ -144,6 +168,83 @@ def test_stable_parametrizations_keep_eigenvalues_negative_under_perturbation(pa
             assert bool((model.eigenvalues < 0).all())
 
 
+# ----------------------------------------------------------------------------- RecurrentShift
+def _shifted_response(model, shift: float, length: int) -> np.ndarray:
+    """Impulse response of RecurrentShift(model) with its shift set to ``shift``."""
+    wrapper = RecurrentShift(model)
+    with torch.no_grad():
+        wrapper.shift.fill_(shift)
+    return _impulse_response_of(wrapper, model.dt, length)
+
+
+def _impulse_response_of(module, dt: float, length: int) -> np.ndarray:
+    x = torch.zeros(1, length, 1, dtype=torch.float64)
+    x[0, 0, 0] = 1.0 / dt
+    with torch.no_grad():
+        return module(x)[0, :, 0].numpy()
+
+
+@pytest.mark.parametrize("parametrization", ["direct", "exp", "softplus"])
+def test_recurrent_shift_moves_every_raw_eigenvalue_together(parametrization):
+    fit = fit_reading("scaled", linear_target("pol"), 4)
+    dt, shift, length = 0.1, 0.03, 60
+    model = linear_rnn(fit, dt, parametrization)
+    lam_d = discrete_eigenvalues(fit.eigenvalues, dt)  # the Euler eigenvalues the model holds
+    moved = {  # paper eq 18 on the raw weight w + shift, w the right inverse of lam_d
+        "direct": lam_d + shift,
+        "exp": lam_d * np.exp(shift),
+        "softplus": -np.log1p(np.expm1(-lam_d) * np.exp(shift)),
+    }[parametrization]
+    k = np.arange(length)
+    closed = (1 + dt * moved)[None, :] ** k[:, None] @ fit.coefficients  # c^T (I + dt W~)^k U
+    assert np.allclose(_shifted_response(model, shift, length), closed, rtol=1e-9, atol=1e-13)
+    wrapper = RecurrentShift(model)
+    trainable = {n for n, p in wrapper.named_parameters() if p.requires_grad}
+    assert trainable == {"shift", "model.readout.weight"} and wrapper.hidden_size == 4
+    assert model.raw_recurrent_weight.requires_grad  # the original model is not modified
+
+
+def test_recurrent_shift_of_a_dense_matrix_adds_the_identity():
+    torch.manual_seed(0)
+    model = ContinuousRNN(
+        3, activation="linear", parametrization="direct", structure="dense", dt=0.1, bias=False
+    ).double()
+    shift, length = 0.2, 30
+    w = model.recurrent_weight.detach().numpy()
+    u = model.input_kernel.weight.detach().numpy()[:, 0]
+    c = model.readout.weight.detach().numpy()[0]
+    step = np.eye(3) + 0.1 * (w + shift * np.eye(3))  # Euler step of W + shift I
+    closed = [c @ np.linalg.matrix_power(step, k) @ u for k in range(length)]
+    assert np.allclose(_shifted_response(model, shift, length), closed, rtol=1e-10)
+
+
+def test_shift_perturbation_error_is_the_worse_of_the_two_shifts():
+    # readout frozen: every draw is W + beta I or W - beta I, so the estimate is the larger
+    # of the two closed-form errors (both signs occur among 10 draws with this seed)
+    spec = FIT_READINGS["time_grid"]
+    fit = fit_reading("time_grid", linear_target("exp"), 2)  # 0.9^t exactly
+    model = linear_rnn(fit, spec.dt)
+    model.readout.weight.requires_grad_(False)
+    loss = impulse_response_loss(linear_target("exp"), spec.dt, spec.steps, norm="sup")
+    betas = [0.0, 0.016, 0.064]
+    curve = perturbation_error(RecurrentShift(model), loss, betas, samples=10, seed=0)
+    k, t = spec.steps, spec.times
+    q = 1 + spec.dt * discrete_eigenvalues(fit.eigenvalues, spec.dt)  # one-step factors
+    for beta, estimate in zip(betas[1:], curve.errors[1:], strict=True):
+        worst = max(
+            np.abs(
+                (q + sign * spec.dt * beta)[None, :] ** k[:, None] @ fit.coefficients - 0.9**t
+            ).max()
+            for sign in (1.0, -1.0)
+        )
+        assert estimate == pytest.approx(worst, rel=1e-9)
+    # Fig 1(a): the curves meet near beta = 0.07 at E ~ 0.4, the error of 0.9^t with its
+    # eigenvalue moved by +beta: sup_t 0.9^t (e^{beta t} - 1) = 0.332 at beta = 0.064
+    continuous = np.max(0.9**t * np.expm1(0.064 * t))
+    assert continuous == pytest.approx(0.332, abs=1e-3)
+    assert curve.errors[2] == pytest.approx(continuous, rel=0.02)
+
+
 def test_quadrature_fit():
     t = np.arange(1.0, 101.0)
     rho = (t + 1.0) ** -1.1
@@ -192,3 +293,5 @@ def test_bad_input():
         linear_rnn(fit, 0.0)
     with pytest.raises(ValueError, match="only represents eigenvalues < 0"):
         linear_rnn(ExponentialSumFit(np.array([0.5]), np.array([1.0])), 0.1, "exp")
+    with pytest.raises(TypeError, match="ContinuousRNN"):
+        RecurrentShift(torch.nn.Linear(2, 2))

@@ -82,7 +82,52 @@ def test_growth_below_the_grid_is_seen():
     # 0.1/m + m^2 beta: every crossing lies below the first positive beta
     verdict = stability_verdict(_family(lambda m, b: 0.1 / m + m**2 * b, (4, 8, 16)))
     assert not verdict.stable and verdict.evidence["grows"]
-    assert verdict.evidence["growth_slope"] == pytest.approx(2.0, abs=0.2)
+    beta = verdict.evidence["growth_beta"]
+    m = np.array([8.0, 16.0])  # the larger half of the widths
+    closed_form = np.polyfit(np.log(m), np.log(0.1 / m + m**2 * beta), 1)[0]
+    assert verdict.evidence["growth_slope"] == pytest.approx(closed_form, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "errors",
+    [
+        lambda m, b: np.maximum(0.1 / m, b),
+        lambda m, b: np.hypot(0.1 / m, b),
+        lambda m, b: np.maximum(0.3 / m**2, 0.4 * (b / 0.07) ** 2),
+    ],
+    ids=["max(0.1/m, beta)", "hypot(0.1/m, beta)", "meet at 0.07"],
+)
+def test_curves_merging_into_a_continuous_limit_are_stable(errors):
+    # E_m(beta) -> beta (or 0.4 (beta/0.07)^2) for every beta: continuous at 0. The excess
+    # E_m(beta) - E_m(0) = L(beta) - E_m(0) grows with m only because E_m(0) falls; the
+    # error itself does not grow with m, so no growth signature may be read from it.
+    verdict = stability_verdict(_family(errors))
+    assert verdict.stable and not verdict.evidence["grows"], verdict.reason
+
+
+def test_blow_up_at_the_first_beta_is_unstable_with_a_ceiling():
+    # 0.1/m + 1e6 m beta: infinite limit for every beta > 0, and every point past the first
+    # is above the ceiling 1, so the growth test has no beta to look at; the verdict must
+    # not read "stable up to beta_0 = 0"
+    verdict = stability_verdict(_family(lambda m, b: 0.1 / m + 1e6 * m * b), ceiling=1.0)
+    assert not verdict.stable and verdict.beta0 == 0.0
+    assert verdict.evidence["blows_up_at_once"]
+    assert verdict.reason.startswith("unstable")
+
+
+def test_crossings_past_the_ceiling_do_not_count():
+    # curves merging into beta (stable), then a blow-up by 1e3 m^2 from beta = 3 + 10/m (the
+    # larger widths first) where every error is above the ceiling 1: a crossing between two
+    # widths that both approximate nothing says nothing about beta -> 0
+    def errors(m, b):
+        return np.maximum(0.1 / m, b) * np.where(b > 3 + 10 / m, 1e3 * m**2, 1.0)
+
+    verdict = stability_verdict(_family(errors), ceiling=1.0)
+    assert verdict.stable, verdict.reason
+    assert not np.isfinite(verdict.crossings).any()
+    assert verdict.beta0 == BETAS[BETAS <= 1.0][-1]  # capped where the limit passes 1
+    unbounded = stability_verdict(_family(errors))  # no ceiling: the crossings count
+    assert not unbounded.stable and unbounded.evidence["shifts_left"]
 
 
 def test_no_approximation_is_not_stable():

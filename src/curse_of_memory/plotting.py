@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -88,6 +89,10 @@ def _default_title(memories, drew_fit: bool, subject: str | None) -> str:
             kinds.append(kind)
     inputs = ", ".join(_INPUT_NAMES.get(k, k) for k in kinds)
     parts = [f"{inputs} inputs"] if inputs else []
+    bounds = {getattr(memory, "input_bound", None) for memory in memories} - {None}
+    if len(bounds) == 1:  # the sup's bound, when every curve shares it
+        bound = bounds.pop()
+        parts.append("sup over 0 < |x|_inf" + ("" if math.isinf(bound) else f" <= {bound:g}"))
     if drew_fit:
         parts.append("dashed: fitted decay law")
     head = f"Memory of {subject}" if subject else "Memory functions"

@@ -13,6 +13,7 @@ from curse_of_memory.analysis.perturbation import (
     sobolev_loss,
     twe_mse_loss,
 )
+from curse_of_memory.analysis.repetition import RepetitionMemory, repetition_memory
 from curse_of_memory.analysis.stability import (
     SmallErrorRadii,
     StabilityVerdict,
@@ -26,6 +27,7 @@ __all__ = [
     "PerturbationCurve",
     "PerturbationLoss",
     "SmallErrorRadii",
+    "RepetitionMemory",
     "StabilityVerdict",
     "custom_loss",
     "fit_decay",
@@ -35,6 +37,7 @@ __all__ = [
     "paper_betas",
     "perturbation_error",
     "sobolev_loss",
+    "repetition_memory",
     "stability_radius",
     "stability_verdict",
     "twe_mse_loss",

@@ -3,10 +3,12 @@
 A linear RNN with diagonal ``W = diag(lambda)``, ``U = 1`` and readout ``c`` has the memory
 ``rho_hat(t) = c^T e^{W t} U = sum_k c_k exp(lambda_k t)`` (paper eqs 3 and 5, linear
 case). Appendix D fits it by least squares, "a polynomial approximation of rho(-ln s) on
-(0, 1]": with eigenvalues ``lambda_k = -k`` the memory is a polynomial in ``s = e^{-t}``.
-The eigenvalue placement and the regression grid are not given; the named
-:data:`FIT_READINGS` are the readings we tried (``docs/instruments.md`` compares their
-E_m(0) with the values read off the published Figure 1).
+(0, 1]": with eigenvalues ``lambda_k = -k a`` the memory is a polynomial in
+``s = e^{-a t}``. The eigenvalue placement and the regression grid are not given; the named
+:data:`FIT_READINGS` are the readings we tried. ``"scaled"`` (eigenvalues ``-k/m``, a
+polynomial of degree m in ``s = e^{-t/m}``, error = max over t = 1..100) reproduces the
+stability picture of the published Figure 1 best (``docs/instruments.md`` compares every
+reading with the published values).
 
 The fit becomes a real model: :func:`linear_rnn` returns a
 :class:`~curse_of_memory.models.ContinuousRNN` (``activation="linear"``) whose weights
@@ -15,14 +17,20 @@ the fit sets, so its perturbation error is measured by the same
 Euler step uses the exact discretisation of each mode, ``1 + dt lambda_d = e^{lambda dt}``,
 so the model's impulse response at ``t = k dt`` is exactly the fitted exponential sum, and
 ``lambda_d < 0`` exactly when ``lambda < 0`` (a perturbation that pushes an eigenvalue
-across 0 makes the model unstable for every dt).
+across 0 makes the model unstable for every dt). A perturbed raw weight goes through the
+Euler step again: with ``exp``/``softplus`` eigenvalues the continuous model stays stable
+for every perturbation, the Euler step only while ``dt |lambda_d| e^beta < 2``.
 
+:class:`RecurrentShift` moves all raw recurrent weights of a model together (``W + beta I``
+for direct eigenvalues, the direction of the paper's proof), so that
+``perturbation_error`` can estimate E_m(beta) on that direction.
 :func:`fit_power_law_quadrature` is an alternative fit of ``(t + 1)^{-p}`` (Gauss-Laguerre
 quadrature of its Laplace transform), and :func:`rescaling_example` is Appendix C.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from scipy.special import gamma, roots_genlaguerre
+from torch import nn
 
 from curse_of_memory._validation import check_choice, check_positive_float, check_positive_int
 from curse_of_memory.models.parametrizations import PARAMETRIZATIONS
@@ -39,12 +48,15 @@ from curse_of_memory.targets.linear import LinearFunctional
 EXP_BASE = 0.9  # paper eq 120: rho(t) = 0.9^t
 POWER_LAW_EXPONENT = 1.1  # paper eq 120: rho(t) = 1 / (t + 1)^1.1
 
-# E_m(0) read off the published Figure 1 for m = 2, 4, 6, 8, 14 (approximate).
+# Read off the published Figure 1 (approximate): E_m(0) for m = 2, 4, 6, 8, 14; where the
+# 0.9^t curves meet (beta_0); the crossings of consecutive widths for 1/(t+1)^1.1.
 PAPER_WIDTHS = (2, 4, 6, 8, 14)
 PAPER_UNPERTURBED_ERRORS = {
     "exp": (0.32, 0.10, 0.034, 0.010, 0.0017),
     "pol": (0.09, 0.022, 0.012, 0.007, 0.003),
 }
+PAPER_BETA0 = 0.07
+PAPER_CROSSINGS = (0.11, 0.055, 0.035, 0.016)
 
 
 def linear_target(name: str) -> LinearFunctional:
@@ -123,6 +135,12 @@ def _s_grid_steps(points: int, dt: float) -> np.ndarray:
     return steps[::-1].copy()
 
 
+# Readings in time: samples t = 1..100 (paper Appendix D), model step dt = 0.1 so that a
+# perturbed raw weight moves the continuous eigenvalue, as in the paper's continuous model
+# (at dt = 1 it moves the one-step factor e^{lambda} instead).
+_TIME_DT = 0.1
+_TIME_STEPS = np.arange(1, 101) * 10
+
 FIT_READINGS: dict[str, FitReading] = {
     "polynomial": FitReading(
         _polynomial_eigenvalues,
@@ -141,18 +159,19 @@ FIT_READINGS: dict[str, FitReading] = {
     ),
     "time_grid": FitReading(
         lambda m: math.log(EXP_BASE) * np.arange(1.0, m + 1),
-        np.arange(1, 101),
-        1.0,
+        _TIME_STEPS,
+        _TIME_DT,
         "sup",
         "eigenvalues -a k with a = -ln 0.9 (0.9^t is the k = 1 mode), regression on "
         "t = 1..100, error = max over the samples",
     ),
     "scaled": FitReading(
         lambda m: -np.arange(1.0, m + 1) / m,
-        np.arange(1, 101),
-        1.0,
+        _TIME_STEPS,
+        _TIME_DT,
         "sup",
-        "eigenvalues -k/m, regression on t = 1..100, error = max over the samples",
+        "eigenvalues -k/m (a polynomial of degree m in s = e^{-t/m}, no constant term), "
+        "regression on t = 1..100, error = max over the samples",
     ),
 }
 
@@ -255,6 +274,54 @@ def linear_rnn(
         model.readout.weight.copy_(torch.as_tensor(fit.coefficients).reshape(1, -1))  # c^T
     model.input_kernel.weight.requires_grad_(perturb_input_weights)
     return model
+
+
+# How the linear figures perturb the recurrent weights: all eigenvalues moved together (the
+# proof of Theorem 3.9), or every raw weight independently at random.
+PERTURBATIONS = ("shift", "random")
+
+
+class RecurrentShift(nn.Module):
+    """``model`` with all its raw recurrent weights moved together by one trainable number.
+
+    ``forward`` runs ``model`` with raw eigenvalue weights ``w_i + shift`` (every i; for
+    direct eigenvalues ``W + shift I``, for ``exp`` eigenvalues ``lambda e^{shift}``), or, for a
+    dense W, ``W + shift I``. The raw recurrent weights themselves are frozen, so
+    :func:`~curse_of_memory.analysis.perturbation_error` on this module draws the shift
+    (a one-entry tensor: exactly ``+beta`` or ``-beta`` in either norm) and the other
+    trainable tensors (the readout c; U when trainable) at random. ``W~ - W = beta I`` is the
+    direction of the proof of Theorem 3.9 (paper Appendix A.8) and lies in the ball of
+    paper eq 11, so the estimate is a lower bound of E_m(beta), like the independent random
+    draws; unlike them it keeps the cancellations of a least-squares fit and isolates the
+    effect of moving the eigenvalues.
+
+    Parameters
+    ----------
+    model: a :class:`ContinuousRNN` (copied; the original is not modified).
+
+    Shapes: ``(batch, T, d_in) -> (batch, T, d_out)``, as ``model``.
+    """
+
+    def __init__(self, model: ContinuousRNN) -> None:
+        super().__init__()
+        if not isinstance(model, ContinuousRNN):
+            raise TypeError(f"model must be a ContinuousRNN, got {type(model).__name__}")
+        self.model = copy.deepcopy(model)
+        raw = self.model.raw_recurrent_weight
+        raw.requires_grad_(False)
+        dense = self.model.structure == "dense"
+        self._raw_name = "recurrent_weight" if dense else "parametrizations.eigenvalues.original"
+        direction = torch.eye(raw.shape[0], dtype=raw.dtype) if dense else torch.ones_like(raw)
+        self.register_buffer("direction", direction.detach().clone())
+        self.shift = nn.Parameter(torch.zeros(1, dtype=raw.dtype, device=raw.device))
+
+    @property
+    def hidden_size(self) -> int:
+        return self.model.hidden_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        moved = self.model.raw_recurrent_weight + self.shift * self.direction
+        return torch.func.functional_call(self.model, {self._raw_name: moved}, (x,), strict=False)
 
 
 def fit_power_law_quadrature(width: int, exponent: float = POWER_LAW_EXPONENT) -> ExponentialSumFit:

@@ -12,19 +12,26 @@ widths m_1 < ... < m_n on a common beta grid, :func:`stability_verdict` estimate
 3. **Crossings shift left** (paper Fig 1(b)). For each pair of consecutive widths, the
    crossing ``c_i`` is the first beta > 0 from which the larger width does worse by more
    than the factor ``1 + margin`` (at 3 of the next 4 grid points, or at all that remain),
-   placed between grid points by log-log interpolation. If the crossings move left as m
-   grows, at every fixed beta the error eventually grows with m, so E(beta) stays away from
-   E(0) as beta -> 0. Signature: the last pair's crossing is at least ``shift_factor`` times
-   smaller than the largest crossing of the earlier pairs (a pair that never crosses counts
-   as crossing at the largest beta of the grid).
-4. **Growth at fixed small beta.** At the smallest beta > 0 where the excess
-   ``E_m(beta) - E_m(0)`` of every larger width is at least ``resolve`` times ``E_m(0)``,
-   its log-log slope in m over the larger widths is at least ``growth_slope``: the excess
-   keeps growing with m (this also catches crossings that all lie below the grid).
+   placed between grid points by log-log interpolation (only where the smaller width is at
+   most ``ceiling``). If the crossings move left as m grows, at every fixed beta the error
+   eventually grows with m, so E(beta) stays away from E(0) as beta -> 0. Signature: the
+   last pair's crossing is at least ``shift_factor`` times smaller than the largest
+   crossing of the earlier pairs (a pair that never crosses counts as crossing at the
+   largest beta of the grid, or at the last one where its smaller width is at most
+   ``ceiling``).
+4. **Growth at fixed small beta.** From the smallest beta > 0 where the excess
+   ``E_m(beta) - E_m(0)`` of every larger width is at least ``resolve`` times ``E_m(0)``, the
+   log-log slope in m of the error ``E_m(beta)`` itself over the larger widths is at least
+   ``growth_slope`` at 3 of 4 consecutive grid points (at least 3 points), up to the
+   last beta where every larger width is finite and below ``ceiling``: the error keeps
+   growing with m (this also catches crossings that all lie below the grid). The slope is
+   taken on the error, not on the excess: curves that merge into a common limit L(beta)
+   have an excess ``L(beta) - E_m(0)`` that grows with m only because E_m(0) falls.
 5. **Jump at 0.** If the limit curve rises above E(0) at the smallest betas and stays flat
    there (log-log slope of ``E(beta) - E(0)`` over the three smallest positive betas below
    ``flat_slope``, while the excess exceeds ``jump_ratio`` times E(0)), E jumps at 0 already
-   on the grid.
+   on the grid. So it does when the limit curve is above ``ceiling`` (a blow-up) already at
+   the smallest beta > 0.
 6. **Verdict.** Unstable when (1) fails or (3), (4) or (5) is seen; stable otherwise, with
    beta_0 = the smallest crossing among the larger widths (where a larger width starts to do
    worse; beyond it the sweep does not resolve E), or the largest beta of the grid when they
@@ -76,7 +83,7 @@ class StabilityVerdict:
     crossings: ``(n - 1,)`` crossing beta of each consecutive pair (``inf``: never
         crosses on the grid; ``nan``: the larger width is not better at beta = 0).
     evidence: numbers behind the signatures (approximated, shift_ratio, shifts_left,
-        jump_excess, jump_slope, jumps).
+        growth_beta, growth_slope, grows, jump_excess, jump_slope, jumps, blows_up_at_once).
     settings: the thresholds used.
     """
 
@@ -194,19 +201,38 @@ def _log_ratio(upper: np.ndarray, lower: np.ndarray, floor: float) -> np.ndarray
     return np.where(np.isinf(a) & np.isinf(b), 0.0, out)
 
 
+def _usable(errors: np.ndarray, ceiling: float) -> int:
+    """Number of leading betas where ``errors`` (non-decreasing) is at most ``ceiling``."""
+    return int(np.argmin(errors <= ceiling)) if np.any(errors > ceiling) else errors.size
+
+
+def _horizon(betas: np.ndarray, errors: np.ndarray, ceiling: float) -> float:
+    """The largest beta where ``errors`` is at most ``ceiling`` (``betas[0]`` if none)."""
+    return float(betas[max(_usable(errors, ceiling) - 1, 0)])
+
+
 def _crossing(
-    betas: np.ndarray, smaller: np.ndarray, larger: np.ndarray, floor: float, margin: float
+    betas: np.ndarray,
+    smaller: np.ndarray,
+    larger: np.ndarray,
+    floor: float,
+    margin: float,
+    ceiling: float,
 ) -> float:
     """First beta > 0 from which ``larger`` stays above ``(1 + margin) * smaller``.
 
+    Only the betas where ``smaller`` is at most ``ceiling`` count (the persistence rule
+    ends with them): past it the smaller width approximates nothing, and doing worse than
+    it says nothing about beta -> 0.
     ``nan`` when ``larger`` is not below ``smaller`` at beta = 0, ``inf`` when it never
     crosses. Between grid points the crossing is interpolated linearly in log beta.
     """
     gap = _log_ratio(larger, smaller, floor) - math.log1p(margin)  # (n_beta,)
     if not _log_ratio(larger[:1], smaller[:1], floor)[0] < 0:
         return math.nan
-    above = gap > 0
-    for k in range(1, betas.size):
+    usable = _usable(smaller, ceiling)  # non-decreasing errors: the usable betas are a prefix
+    above = gap[:usable] > 0
+    for k in range(1, usable):
         if above[k] and above[k : k + _PERSIST].mean() >= 0.75:
             if k == 1 or not np.isfinite(gap[k]) or not np.isfinite(gap[k - 1]):
                 return float(betas[k])
@@ -229,24 +255,45 @@ def _jump_evidence(betas: np.ndarray, limit: np.ndarray, floor: float) -> tuple[
 
 
 def _growth_evidence(
-    betas: np.ndarray, widths: np.ndarray, errors: np.ndarray, floor: float, resolve: float
-) -> tuple[float, float]:
-    """(beta*, slope): log-log slope in m of the excess ``E_m(beta*) - E_m(0)`` over the
-    larger half of the widths, at the smallest beta* > 0 where every such excess is at
-    least ``resolve`` times ``E_m(0)`` (``(nan, nan)`` when no beta qualifies)."""
+    betas: np.ndarray,
+    widths: np.ndarray,
+    errors: np.ndarray,
+    floor: float,
+    resolve: float,
+    growth_slope: float,
+    ceiling: float,
+) -> tuple[float, float, bool]:
+    """(beta*, slope, grows): whether the error ``E_m(beta)`` of the larger half of the widths
+    keeps growing with m, where, and its log-log slope in m there.
+
+    The search starts at the smallest beta > 0 where every such excess
+    ``E_m(beta) - E_m(0)`` is at least ``resolve`` times ``E_m(0)`` and runs while every
+    larger width is finite and at most ``ceiling``. beta* is the first beta whose slope is at
+    least ``growth_slope`` at 3 of the next 4 points (at least 3 points); when
+    there is none, ``grows`` is False and the largest slope seen is returned with its beta
+    (``(nan, nan, False)`` when no beta qualifies).
+    """
     upper = errors[widths.size // 2 :]
     m = np.log(widths[widths.size // 2 :].astype(np.float64))
     base = upper[:, :1] + floor  # (n_upper, 1)
     excess = upper - upper[:, :1]  # (n_upper, n_beta)
     with np.errstate(invalid="ignore"):
         resolved = np.all((excess >= resolve * base) & np.isfinite(excess), axis=0)
+        usable = np.all(np.isfinite(upper) & (upper <= ceiling), axis=0)
     resolved[0] = False
     found = np.flatnonzero(resolved)
     if not found.size:
-        return math.nan, math.nan
-    k = found[0]
-    slope = float(np.polyfit(m, np.log(excess[:, k]), 1)[0])
-    return float(betas[k]), slope
+        return math.nan, math.nan, False
+    steps = [k for k in range(found[0], betas.size) if usable[k]]
+    if not steps:
+        return math.nan, math.nan, False
+    slopes = np.array([np.polyfit(m, np.log(upper[:, k] + floor), 1)[0] for k in steps])
+    above = slopes >= growth_slope
+    for i in range(len(steps)):
+        if above[i] and above[i : i + _PERSIST].sum() >= _PERSIST - 1:
+            return float(betas[steps[i]]), float(slopes[i]), True
+    i = int(np.argmax(slopes))
+    return float(betas[steps[i]]), float(slopes[i]), False
 
 
 def _fmt(x: float) -> str:
@@ -276,17 +323,19 @@ def stability_verdict(
         more than the factor ``1 + margin`` (> 0; absorbs sampling noise).
     shift_factor: crossings "shift left" when the last pair's crossing is this many times
         smaller than the largest earlier one (> 1).
-    growth_slope: the excess ``E_m(beta) - E_m(0)`` "keeps growing with m" when its log-log
-        slope in m over the larger widths is at least this (> 0).
-    resolve: ... measured at the smallest beta where every such excess is at least
-        ``resolve`` times ``E_m(0)`` (> 0; smaller excesses are not told from noise).
+    growth_slope: the error E_m(beta) "keeps growing with m" when its log-log slope in m
+        over the larger widths is at least this (> 0), at 3 of 4 consecutive betas.
+    resolve: ... looked for from the smallest beta where every excess ``E_m(beta) - E_m(0)``
+        is at least ``resolve`` times ``E_m(0)`` (> 0; smaller excesses are not told from noise).
     jump_ratio: a jump at 0 needs ``L(beta_1) - L(0) >= jump_ratio * L(0)`` (> 0).
     flat_slope: ... and a log-log slope of ``L(beta) - L(0)`` below this over the three
         smallest positive betas (> 0).
     resolution: error floor (>= 0, same units as the errors): differences below it are not
         meaningful, e.g. float64 rounding of an exactly representable target.
     ceiling: errors above it count as a blow-up (> 0, e.g. the error of predicting zero):
-        beta_0 is at most the last beta where the limit curve stays at or below it.
+        beta_0 is at most the last beta where the limit curve stays at or below it, a
+        crossing (3) counts only where the smaller width stays at or below it, and the
+        growth test (4) only where every larger width does.
 
     Returns
     -------
@@ -317,24 +366,31 @@ def stability_verdict(
     limit = errors[upper].max(axis=0)  # (n_beta,)
     # 3. crossings of consecutive widths, and whether they shift left.
     crossings = np.array(
-        [_crossing(betas, errors[i], errors[i + 1], floor, margin) for i in range(n - 1)]
+        [_crossing(betas, errors[i], errors[i + 1], floor, margin, ceiling) for i in range(n - 1)]
     )
     valid = np.flatnonzero(~np.isnan(crossings))
     shift_ratio = math.nan
+    # a pair that never crosses counts as crossing where its smaller width's curve ends (the
+    # largest beta of the grid, or the last one at or below the ceiling)
+    ends = np.array([_horizon(betas, errors[i], ceiling) for i in range(n - 1)])
     if valid.size >= 2 and math.isfinite(crossings[valid[-1]]):
-        earlier = np.minimum(crossings[valid[:-1]], betas[-1])  # never crossed: beyond the grid
+        earlier = np.minimum(crossings[valid[:-1]], ends[valid[:-1]])
         shift_ratio = float(earlier.max() / crossings[valid[-1]])
     shifts_left = bool(shift_ratio >= shift_factor)
-    # 4. the excess E_m(beta) - E_m(0) at the smallest resolved beta keeps growing with m.
-    growth_beta, growth = _growth_evidence(betas, widths, errors, floor, resolve)
-    grows = bool(growth >= growth_slope)
+    # 4. once resolved, the error E_m(beta) itself keeps growing with m at fixed beta.
+    growth_beta, growth, grows = _growth_evidence(
+        betas, widths, errors, floor, resolve, growth_slope, ceiling
+    )
     # 4. a jump of the limit curve at 0, visible on the grid.
     jump_excess, jump_slope = _jump_evidence(betas, limit, floor)
     jumps = bool(jump_excess >= jump_ratio and (math.isnan(jump_slope) or jump_slope < flat_slope))
     if jumps and math.isnan(jump_slope):
         jumps = bool(np.all(limit[1:4] - limit[0] >= jump_ratio * (limit[0] + floor)))
+    # 5. ... or the limit curve is past the ceiling (a blow-up) already at the smallest beta.
+    blows_up_at_once = bool(not limit[1] <= ceiling)
 
     stable = approximated and not shifts_left and not grows and not jumps
+    stable = stable and not blows_up_at_once
     beta0, cause = 0.0, ""
     if stable:
         pair_upper = [i for i in range(n // 2, n - 1) if math.isfinite(crossings[i])]
@@ -351,8 +407,14 @@ def stability_verdict(
     reason = _reason(
         widths, betas, e0, crossings, valid, approximated, shift_ratio, shifts_left,
         growth_beta, growth, grows, jump_excess, jump_slope, jumps, beta0, cause, shift_factor,
-        growth_slope, flat_slope,
+        growth_slope, flat_slope, ends,
     )  # fmt: skip
+    if approximated and blows_up_at_once and not (shifts_left or grows or jumps):
+        reason = (
+            f"unstable: the limit curve is already above the ceiling {_fmt(ceiling)} at the "
+            f"smallest beta = {_fmt(betas[1])} (E = {_fmt(limit[1])}), so E(beta) does not tend "
+            f"to E(0) = {_fmt(limit[0])} on the grid"
+        )
     return StabilityVerdict(
         stable=bool(stable),
         beta0=beta0,
@@ -373,6 +435,7 @@ def stability_verdict(
             "jump_excess": jump_excess if math.isfinite(jump_excess) else None,
             "jump_slope": None if math.isnan(jump_slope) else jump_slope,
             "jumps": jumps,
+            "blows_up_at_once": blows_up_at_once,
         },
         settings={
             "margin": margin,
@@ -390,7 +453,7 @@ def stability_verdict(
 def _reason(
     widths, betas, e0, crossings, valid, approximated, shift_ratio, shifts_left,
     growth_beta, growth, grows, jump_excess, jump_slope, jumps, beta0, cause, shift_factor,
-    growth_slope, flat_slope,
+    growth_slope, flat_slope, ends,
 ) -> str:  # fmt: skip
     """The verdict in words, with the numbers behind it."""
     m1, mn = widths[0], widths[-1]
@@ -398,12 +461,12 @@ def _reason(
     if not approximated:
         return f"no approximation: {falls}, it does not fall with m (Def 3.5 needs E_m(0) -> 0)"
     if shifts_left:
-        first = valid[np.argmax(np.minimum(crossings[valid[:-1]], betas[-1]))]
+        first = valid[np.argmax(np.minimum(crossings[valid[:-1]], ends[valid[:-1]]))]
         last = valid[-1]
         before = (
             f"beta = {_fmt(crossings[first])}"
             if math.isfinite(crossings[first])
-            else f"no crossing up to beta = {_fmt(betas[-1])}"
+            else f"no crossing up to beta = {_fmt(ends[first])}"
         )
         return (
             f"unstable: the crossings shift left as m grows ({before} for m={widths[first]}->"
@@ -415,9 +478,9 @@ def _reason(
     if grows:
         upper = widths[widths.size // 2 :]
         return (
-            f"unstable: at beta = {_fmt(growth_beta)} the excess E_m(beta) - E_m(0) still grows "
-            f"with m over m = {', '.join(str(m) for m in upper)} (log-log slope "
-            f"{_fmt(growth)} >= {_fmt(growth_slope)}), so E(beta) does not tend to E(0) as "
+            f"unstable: from beta = {_fmt(growth_beta)} the error E_m(beta) still grows with m "
+            f"over m = {', '.join(str(m) for m in upper)} (log-log slope {_fmt(growth)} >= "
+            f"{_fmt(growth_slope)}), so E(beta) does not tend to E(0) as "
             f"beta -> 0; {falls}"
         )
     if jumps:

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Iterable, Sequence
 
 # Order in which subcommands appear in --help.
-SUBCOMMANDS: list[str] = ["demo", "memory", "train", "reproduce", "ledger"]
+SUBCOMMANDS: list[str] = ["demo", "memory", "repetition", "train", "reproduce", "ledger"]
 
 
 def build_parser(full: Iterable[str] | None = None) -> argparse.ArgumentParser:

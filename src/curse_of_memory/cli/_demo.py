@@ -1,8 +1,9 @@
 """``curse-of-memory demo``: the main job, on CPU in well under a minute.
 
-1. Memory functions (Heaviside inputs, paper eq 7) of an exponential-memory target
-   (rho = 0.9^t), a polynomial-memory target (rho = 1/(t+1)^1.5) and a random
-   tanh RNN (torch.nn.RNN), their decay fits, one log-log figure.
+1. Memory functions (Heaviside inputs, paper eq 7; sup over |x|_inf <= 1) of an
+   exponential-memory target (rho = 0.9^t), a polynomial-memory target
+   (rho = 1/(t+1)^1.5) and a random tanh RNN (torch.nn.RNN), their decay fits, one
+   log-log figure.
 2. A plain-language verdict in the terms of Theorem 3.9 (paper eqs 16-17).
 3. When the stable-approximation experiments are available: the headline of
    Figure 1 (stable vs unstable) and Figure 4 (reparameterization fixes it).
@@ -72,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         memories[label] = memory_function(subject, DEMO_LENGTH, DEMO_DT, kind="heaviside")
         fits[label] = fit_decay(memories[label])
         print(f"  {label}: {fits[label].summary()}")
+    print(f"  (measured: {next(iter(memories.values())).describe()})")
     figure = save_figure(plot_memory_functions(memories, fits), out / "memory_functions.png")
     print(f"  figure: {figure}")
 

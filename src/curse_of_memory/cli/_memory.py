@@ -12,6 +12,7 @@ the numbers.
 from __future__ import annotations
 
 import argparse
+import math
 
 from curse_of_memory.cli._common import (
     add_target_arguments,
@@ -86,6 +87,14 @@ def register(subparsers) -> None:
         help=f"divide by |x|_inf ('x') or by |x|_inf + 1 ('x+1'): {choices_text(NORMALIZATIONS)} "
         "(x)",
     )
+    probe.add_argument(
+        "--input-bound",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="sup over inputs 0 < |x|_inf <= X (1: the paper's bounded inputs; "
+        "'inf' for unbounded inputs)",
+    )
     files = parser.add_argument_group("files (checked before the measurement starts)")
     files.add_argument(
         "--figure", default="memory.png", help="figure path; its folder must exist (memory.png)"
@@ -125,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
         memories[kind] = _measure(subject, args, dt, kind)
         fits[kind] = fit_decay(memories[kind])
         print(f"{label} [{kind}]: {fits[kind].summary()}")
+        print(f"  measured: {memories[kind].describe()}")
     verdict = overall_verdict(fits)
     print(f"verdict: {verdict}")
     if args.json:  # the numbers first: they matter most
@@ -195,6 +205,7 @@ def _measure(subject, args: argparse.Namespace, dt: float, kind: str):
         kind=kind,
         input_dim=args.input_dim,
         normalization=args.normalization,
+        input_bound=args.input_bound,
         progress=not args.quiet,
     )
 
@@ -209,6 +220,8 @@ def _write_json(args, label: str, dt: float, memories: dict, fits: dict, verdict
         "dt": dt,
         "length": args.length,
         "normalization": args.normalization,
+        "input_bound": None if math.isinf(args.input_bound) else args.input_bound,
+        "measured": {kind: memory.describe() for kind, memory in memories.items()},
         "input_dim": first.input_dim,
         "t": first.t.tolist(),
         "kinds": {

@@ -21,7 +21,19 @@ def verdict_words(fit, note: str = "") -> str:
             "theorem (Thm 3.9) no tanh/hardtanh RNN approximates it stably: the curse of "
             "memory. A stable reparameterization (exp, softplus, inverse) lifts it."
         )
-    return f"decay law undetermined ({fit.reason}){note}."
+    detail = f" ({fit.reason})" if getattr(fit, "reason", "") else ""
+    if fit.law == "non-decaying":
+        return (
+            f"NON-DECAYING memory on this window{note}{detail}. Theorem 3.9 needs "
+            "exponentially decaying memory, so no tanh/hardtanh RNN approximates it stably."
+        )
+    if fit.law == "other":
+        return (
+            f"decaying memory that fits neither an exponential nor a power law{note}{detail}. "
+            "If it decays more slowly than every exponential (e.g. "
+            "e^-sqrt(t)), Theorem 3.9 rules out a stable tanh/hardtanh RNN approximation."
+        )
+    return f"decay law undetermined{detail}{note}."
 
 
 def overall_verdict(fits: Mapping[str, object]) -> str:

@@ -4,7 +4,10 @@ One unit per (panel, width): fit the target with the configured reading of Appen
 (:data:`~curse_of_memory.analysis.linear_theory.FIT_READINGS`), build the linear
 ``ContinuousRNN`` the fit defines, and measure its perturbation error with
 :func:`~curse_of_memory.analysis.perturbation_error` on the impulse-response distance of
-the reading. Panels are assembled with the stability verdict of their width sweep.
+the reading: ``perturbation="shift"`` moves all raw recurrent weights together by +-beta
+(:class:`~curse_of_memory.analysis.linear_theory.RecurrentShift`, the direction of the
+paper's proof) and the readout at random, ``"random"`` moves every raw weight at random.
+Panels are assembled with the stability verdict of their width sweep.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from curse_of_memory.analysis.linear_theory import (
     FIT_READINGS,
     PAPER_UNPERTURBED_ERRORS,
     PAPER_WIDTHS,
+    PERTURBATIONS,
     POWER_LAW_EXPONENT,
+    RecurrentShift,
     fit_power_law_quadrature,
     fit_reading,
     linear_rnn,
@@ -66,6 +71,7 @@ def check_sweep(config) -> None:
     check_positive_int("samples", config.samples)
     check_choice("norm", config.norm, NORMS)
     check_choice("reading", config.reading, FIT_READINGS)
+    check_choice("perturbation", config.perturbation, PERTURBATIONS)
     check_nonnegative_int("seed", config.seed)
     if not isinstance(config.perturb_input_weights, bool):
         raise TypeError("perturb_input_weights must be True or False")
@@ -84,11 +90,14 @@ def perturbation_unit(
     norm: str,
     perturb_input_weights: bool,
     fit: str = "least_squares",
+    perturbation: str = "shift",
 ) -> dict:
     """One width of one panel: fit, linear RNN, perturbation curve (JSON-able dict).
 
     ``fit="laguerre"`` replaces the reading's least squares by the Gauss-Laguerre
     quadrature of the power law (positive coefficients); the distance is the reading's.
+    ``perturbation``: ``"shift"`` (all raw recurrent weights moved together, the readout at
+    random) or ``"random"`` (every raw weight at random).
     """
     spec = FIT_READINGS[reading]
     functional = linear_target(target)
@@ -98,9 +107,11 @@ def perturbation_unit(
         exp_sum = fit_reading(reading, functional, width)
     model = linear_rnn(exp_sum, spec.dt, parametrization, perturb_input_weights)
     loss = impulse_response_loss(functional, spec.dt, spec.steps, norm=spec.norm)
+    perturbed = RecurrentShift(model) if perturbation == "shift" else model
     curve = perturbation_error(
-        model, loss, betas, samples=samples, seed=context.seed, norm=norm, progress=False
+        perturbed, loss, betas, samples=samples, seed=context.seed, norm=norm, progress=False
     )
+    curve.meta["perturbation"] = perturbation
     zero_error = float(loss.distance(torch.zeros_like(loss.targets), loss.targets))
     info = {k: v for k, v in exp_sum.meta.items() if isinstance(v, (int, float, str))}
     info.update(width=width, eigenvalues=exp_sum.eigenvalues.tolist(), zero_error=zero_error)
@@ -123,6 +134,7 @@ def panel_units(panel: str, target: str, parametrization: str, config) -> list[U
                 "norm": config.norm,
                 "perturb_input_weights": config.perturb_input_weights,
                 "fit": getattr(config, "fit", "least_squares"),
+                "perturbation": config.perturbation,
             },
         )
         for width in config.widths
@@ -145,6 +157,8 @@ def assemble_panel(panel: str, target: str, parametrization: str, config, result
         "target": target,
         "parametrization": parametrization,
         "reading": config.reading,
+        "perturbation": config.perturbation,
+        "norm": config.norm,
         "zero_error": ceiling,
         "curves": [curves[int(m)].to_dict() for m in config.widths],
         "fits": fits,
@@ -200,8 +214,9 @@ def plot_panels(results: dict, titles: dict[str, str]):
             limit=(np.asarray(verdict["betas"]), limit),
             beta0=verdict["beta0"] if verdict["stable"] else None,
         )
-        word = "stable" if verdict["stable"] else "unstable"
-        ax.set_title(f"{titles.get(name, name)}\nverdict: {word}", fontsize=8)
+        word = f"stable, beta_0 = {verdict['beta0']:.2g}" if verdict["stable"] else "unstable"
+        setting = f"{panel.get('reading', '?')} fit, {panel.get('perturbation', '?')} perturbation"
+        ax.set_title(f"{titles.get(name, name)}\n{setting}; verdict: {word}", fontsize=8)
         ax.legend(fontsize=6)
     fig.tight_layout()
     return fig
