@@ -13,6 +13,7 @@ import torch
 from curse_of_memory.analysis import PerturbationCurve
 from curse_of_memory.experiments import (
     EXPERIMENTS,
+    _student_targets,
     _students,
     fig2,
     fig3,
@@ -137,7 +138,7 @@ def test_student_unit_measures_the_trained_model():
     )
     # softplus eigenvalues are negative; direct recomputation of the test targets' variance
     assert max(result["eigenvalues"]["real"]) < 0
-    _, y_test = _students.student_dataset(config.target, protocol).test
+    _, y_test = _student_targets.student_dataset(config.target, protocol).test
     assert result["output_variance"] == pytest.approx(float(y_test.var(0, unbiased=False).mean()))
     assert result["test_loss"] == result["curve"]["errors"][0]
     assert result["initial_max_re_eigenvalue"] <= -protocol.init_decay_range[0] + 1e-6
@@ -284,6 +285,7 @@ def test_fig12_claims_fail_for_a_decaying_teacher_or_a_stable_fit():
         ("fig2", {"betas": (1e-3, 1e-2)}, "start at 0"),
         ("fig2", {"training": "fast"}, "training 'fast'"),
         ("fig2", {"norm": "2"}, "norm '2'"),
+        ("fig2", {"init_decay_range": (1.0, 0.1)}, "low <= high"),
     ],
 )
 def test_bad_config_is_refused_before_any_work(tmp_path, name, overrides, pattern):
@@ -306,7 +308,7 @@ def test_a_zero_memory_has_no_decay_law():
 
 def test_teacher_targets_are_zero_input_adjusted_and_scaled():
     spec = {"kind": "rnn_teacher", "hidden_size": 6, "seed": 2, "activation": "tanh"}
-    target = _students.build_target(spec, dt=0.1, length=15)
+    target = _student_targets.build_target(spec, dt=0.1, length=15)
     x = 0.1 * torch.randn(300, 15, 1, dtype=torch.float64)
     zero = torch.zeros(1, 15, 1, dtype=torch.float64)
     expected = (target.teacher(x) - target.teacher(zero)) / target.scale
@@ -317,9 +319,9 @@ def test_teacher_targets_are_zero_input_adjusted_and_scaled():
 
 def test_bad_target_description_is_refused():
     with pytest.raises(ValueError, match="target kind 'lstm_teacher'"):
-        _students.check_target({"kind": "lstm_teacher"})
+        _student_targets.check_target({"kind": "lstm_teacher"})
     with pytest.raises(TypeError, match="'kind' key"):
-        _students.check_target({"name": "pol"})
+        _student_targets.check_target({"name": "pol"})
 
 
 def test_registry_lists_the_nonlinear_figures_with_presets():

@@ -11,12 +11,12 @@ import numpy as np
 from curse_of_memory._validation import check_choice, check_positive_float
 from curse_of_memory.analysis import PerturbationCurve
 from curse_of_memory.experiments._claims import Claim
+from curse_of_memory.experiments._student_targets import target_label
 from curse_of_memory.experiments._students import (
     StudentProtocol,
     check_widths,
     judge_stability,
     protocol_params,
-    target_label,
     train_student,
 )
 from curse_of_memory.experiments._units import Unit
