@@ -251,6 +251,31 @@ def test_callback_interrupt_writes_checkpoint_and_resume_refuses_other_settings(
 
 
 # -- divergence ----------------------------------------------------------------------------
+def test_keep_best_ends_with_the_lowest_validation_loss_weights_and_resumes(tmp_path):
+    # lr = 0.5 makes the validation loss jump around, so the last epoch is not the best
+    data = _toy_data()
+    settings = dict(epochs=8, lr=0.5, batch_size=8, progress=False, keep_best=True)
+    straight = _fresh()
+    result = train(straight, data, **settings)
+    best = min(range(8), key=result.val_losses.__getitem__)
+    assert result.best_epoch == best + 1 and best + 1 != 8
+    # the returned model is the best epoch's: its validation loss is that epoch's
+    recomputed = evaluate_loss(straight, data[1], mse_loss)
+    assert recomputed == result.val_losses[best] == result.best_val_loss
+    last = _fresh()
+    train(last, data, **{**settings, "keep_best": False})
+    assert evaluate_loss(last, data[1], mse_loss) == result.val_losses[-1]
+
+    ck = tmp_path / "run.ck"
+    killed = _fresh(_InterruptAfter, 4 * 5 + 1)  # Ctrl-C in epoch 6, after the best epoch
+    with pytest.raises(KeyboardInterrupt):
+        train(killed, data, checkpoint_path=ck, checkpoint_every=3, **settings)
+    resumed = _fresh(seed=5)
+    again = train(resumed, data, checkpoint_path=ck, resume=True, **settings)
+    assert again.best_epoch == result.best_epoch
+    _assert_same_weights(_weights(resumed), _weights(straight))
+
+
 def test_non_finite_loss_stops_and_restores_last_good_weights():
     data = _toy_data()  # 4 batches of 8 per epoch
     reference = _fresh()

@@ -130,6 +130,7 @@ def plot_perturbation_curves(
     limit: tuple[np.ndarray, np.ndarray] | None = None,
     beta0: float | None = None,
     ceiling: float = 1e8,
+    colours: list | None = None,
 ):
     """E_m(beta) per width on log-log axes, drawn as in the paper's figures.
 
@@ -144,6 +145,7 @@ def plot_perturbation_curves(
     limit: ``(betas, errors)`` of the estimated limit curve E(beta), or None.
     beta0: stability radius to mark, or None.
     ceiling: errors above it are drawn on the "inf" row.
+    colours: one matplotlib colour per curve (default: the colour cycle).
     """
     betas = np.asarray(curves[0]["betas"], dtype=np.float64)
     x_zero = betas[1] / 4  # where beta = 0 is drawn
@@ -159,8 +161,10 @@ def plot_perturbation_curves(
         out = np.where(np.isfinite(errors) & (errors <= ceiling), errors, y_inf)
         return np.maximum(out, bottom)
 
-    for curve in curves:
-        ax.plot(x, placed(curve["errors"]), marker=".", lw=1.2, label=f"m={curve['width']}")
+    for index, curve in enumerate(curves):
+        colour = None if colours is None else colours[index]
+        ax.plot(x, placed(curve["errors"]), marker=".", lw=1.2, color=colour,
+                label=f"m={curve['width']}")  # fmt: skip
     if limit is not None:
         ax.plot(x, placed(limit[1]), "k--", lw=1.4, label="E(beta), estimated")
     if beta0 is not None and beta0 > 0:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from curse_of_memory.experiments import fig1, fig4, fig5, table1
+from curse_of_memory.experiments import fig1, fig2, fig3, fig4, fig5, fig7, fig8, fig12, table1
 
 EXPERIMENTS: dict[str, ModuleType] = {
     "fig1": fig1,
+    "fig2": fig2,
+    "fig3": fig3,
     "fig4": fig4,
     "fig5": fig5,
+    "fig7": fig7,
+    "fig8": fig8,
+    "fig12": fig12,
     "table1": table1,
 }

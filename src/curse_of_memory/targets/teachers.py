@@ -23,6 +23,7 @@ from curse_of_memory._validation import (
 from curse_of_memory.kernels import ACTIVATIONS, euler_recurrence
 
 RNN_CELLS = ("euler", "torch")
+POSITIONAL_ENCODINGS = ("none", "sinusoidal")
 _TORCH_RNN_ACTIVATIONS = ("relu", "tanh")
 
 
@@ -165,6 +166,12 @@ class RandomTransformerTeacher(_FrozenTeacher):
     inputs -- so it attends **across the batch**, not over time (a bug) -- no causal
     mask, and dropout 0.1 left in training mode. None of that is reproduced here.
 
+    Position. With ``positional="none"`` the stack sees no position: a constant input
+    gives a constant output (attention then averages equal tokens), so its Heaviside
+    memory is exactly 0 after t = 0. ``positional="sinusoidal"`` adds the usual
+    encoding ``PE[k, 2i] = sin(k / 10000^(2i/d_model))``, ``PE[k, 2i+1] = cos(...)`` to
+    ``z``, as in real transformers (the teacher is then no longer time-homogeneous).
+
     Parameters
     ----------
     d_model, nhead, dim_feedforward, num_layers: transformer sizes
@@ -172,6 +179,7 @@ class RandomTransformerTeacher(_FrozenTeacher):
     input_dim: input channels d.
     seed: seeds the weights (the global RNG is left untouched).
     dtype: parameter dtype (float64 by default).
+    positional: ``"none"`` (default) or ``"sinusoidal"`` (see above).
     """
 
     def __init__(
@@ -183,9 +191,11 @@ class RandomTransformerTeacher(_FrozenTeacher):
         input_dim: int = 1,
         seed: int = 0,
         dtype: torch.dtype = torch.float64,
+        positional: str = "none",
     ) -> None:
         super().__init__()
         self.d_model = check_positive_int("d_model", d_model)
+        self.positional = check_choice("positional", positional, POSITIONAL_ENCODINGS)
         self.nhead = check_positive_int("nhead", nhead)
         if d_model % nhead:
             raise ValueError(f"d_model ({d_model}) must be divisible by nhead ({nhead})")
@@ -194,7 +204,11 @@ class RandomTransformerTeacher(_FrozenTeacher):
         self.input_dim = check_positive_int("input_dim", input_dim)
         self.seed = check_nonnegative_int("seed", seed)
         dtype = _check_float_dtype(dtype)
-        self.name = f"transformer_teacher(d_model={d_model}, layers={num_layers}, seed={seed})"
+        position_label = "" if positional == "none" else f", {positional} positions"
+        self.name = (
+            f"transformer_teacher(d_model={d_model}, layers={num_layers}{position_label}, "
+            f"seed={seed})"
+        )
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
@@ -216,6 +230,8 @@ class RandomTransformerTeacher(_FrozenTeacher):
             length, device=x.device, dtype=self.dtype
         )  # (T, T): -inf above the diagonal
         memory = self.readin(x)  # (B, T, d_model)
+        if self.positional == "sinusoidal":
+            memory = memory + _sinusoidal_positions(length, self.d_model, memory)  # (T, d_model)
         out = memory
         for layer in self.layers:
             out = layer(
@@ -227,3 +243,15 @@ class RandomTransformerTeacher(_FrozenTeacher):
                 memory_is_causal=True,
             )
         return self.readout(out)
+
+
+def _sinusoidal_positions(length: int, d_model: int, like: torch.Tensor) -> torch.Tensor:
+    """``(T, d_model)``: ``PE[k, 2i] = sin(k w_i)``, ``PE[k, 2i+1] = cos(k w_i)``,
+    ``w_i = 10000^(-2i/d_model)``."""
+    positions = torch.arange(length, dtype=like.dtype, device=like.device)[:, None]  # (T, 1)
+    pairs = torch.arange(0, d_model, 2, dtype=like.dtype, device=like.device)  # (ceil(d/2),)
+    angles = positions * torch.exp(-math.log(10000.0) * pairs / d_model)  # (T, ceil(d/2))
+    encoding = torch.zeros(length, d_model, dtype=like.dtype, device=like.device)
+    encoding[:, 0::2] = torch.sin(angles)
+    encoding[:, 1::2] = torch.cos(angles[:, : d_model // 2])
+    return encoding

@@ -12,7 +12,9 @@ half-written file:
 - ``torch_rng_state`` (global CPU generator), ``shuffle_rng_state`` (the generator
   that orders the mini-batches);
 - ``history``: ``train_losses``, ``val_losses``, ``lrs`` per completed epoch;
-- ``stopped_early``: whether the run already met its loss threshold.
+- ``stopped_early``: whether the run already met its loss threshold;
+- ``best``: with ``keep_best``, ``{"epoch", "val_loss", "model_state"}`` of the epoch
+  with the lowest validation loss so far (``None`` otherwise).
 """
 
 from __future__ import annotations
@@ -37,8 +39,12 @@ def capture_state(
     shuffle_generator: torch.Generator,
     history: dict[str, list[float]],
     stopped_early: bool = False,
+    best: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """An in-memory copy of the run's state after ``epoch`` completed epochs."""
+    """An in-memory copy of the run's state after ``epoch`` completed epochs.
+
+    ``best``: the best-so-far record (kept by reference: it is never modified in place).
+    """
     return {
         "format": CHECKPOINT_FORMAT,
         "epoch": int(epoch),
@@ -50,6 +56,7 @@ def capture_state(
         "shuffle_rng_state": shuffle_generator.get_state(),
         "history": {k: list(v) for k, v in history.items()},
         "stopped_early": bool(stopped_early),
+        "best": best,
     }
 
 

@@ -40,6 +40,7 @@ class TrainConfig:
     scheduler: str = "none"
     stop_at_val_loss: float = 0.0  # stop once val loss <= this; 0 = never
     stability_penalty: float = 0.0  # coefficient of relu(1 - stability_margin)
+    keep_best: bool = False  # end with the weights of the lowest validation loss
 
     def __post_init__(self) -> None:
         check_positive_int("epochs", self.epochs)
@@ -50,6 +51,8 @@ class TrainConfig:
         check_choice("scheduler", self.scheduler, SCHEDULERS)
         for name in ("weight_decay", "grad_clip", "stop_at_val_loss", "stability_penalty"):
             _check_nonnegative_float(name, getattr(self, name))
+        if not isinstance(self.keep_best, bool):
+            raise TypeError(f"keep_best must be True or False, got {self.keep_best!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain ``dict`` of the settings (for checkpoints and reports)."""

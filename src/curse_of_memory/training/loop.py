@@ -60,12 +60,15 @@ class TrainResult:
     ``train_losses`` are data losses (without the stability penalty), averaged over the
     epoch's mini-batches; ``val_losses`` are computed on the whole validation set after
     each epoch with the same loss; ``lrs`` is the learning rate used in each epoch.
+    ``best_epoch`` is the epoch whose weights the model ends with when ``keep_best`` is
+    set (``None`` otherwise).
     """
 
     train_losses: list[float] = field(default_factory=list)
     val_losses: list[float] = field(default_factory=list)
     lrs: list[float] = field(default_factory=list)
     best_val_loss: float = math.inf
+    best_epoch: int | None = None
     epochs_run: int = 0
     diverged: bool = False
     stopped_early: bool = False
@@ -88,6 +91,7 @@ def train(
     scheduler: str | None = None,
     stop_at_val_loss: float | None = None,
     stability_penalty: float | None = None,
+    keep_best: bool | None = None,
     seed: int = 0,
     checkpoint_path: str | Path | None = None,
     checkpoint_every: int = 10,
@@ -110,11 +114,13 @@ def train(
         ``(n, T, d_out)``.
     epochs, lr, batch_size, optimizer ("adam" | "adamw"), weight_decay,
     loss ("mse" | "time_weighted_mse"), grad_clip (max gradient 2-norm),
-    scheduler ("none" | "plateau"), stop_at_val_loss, stability_penalty:
+    scheduler ("none" | "plateau"), stop_at_val_loss, stability_penalty, keep_best:
         Override the preset; ``None`` keeps the preset's (or ``TrainConfig``'s default)
         value. ``grad_clip=0``, ``scheduler="none"``, ``stop_at_val_loss=0`` switch off.
         ``stability_penalty > 0`` adds ``coef * relu(1 - model.stability_margin())`` to
         the training loss (official code) and needs that method.
+        ``keep_best=True``: the model ends with the weights of the epoch with the lowest
+        validation loss (kept in the checkpoints too, so a resumed run ends the same).
     seed:
         Seeds the generator that shuffles mini-batches (model initialisation is the
         caller's business).
@@ -152,6 +158,7 @@ def train(
         scheduler=scheduler,
         stop_at_val_loss=stop_at_val_loss,
         stability_penalty=stability_penalty,
+        keep_best=keep_best,
     )
     _check_model(model, config)
     seed = check_nonnegative_int("seed", seed)
@@ -214,6 +221,9 @@ def train(
         bar.close()
 
     result = run.result
+    if config.keep_best and run.best is not None:
+        model.load_state_dict(run.best["model_state"])
+        result.best_epoch = int(run.best["epoch"])
     result.seconds = time.perf_counter() - start
     result.config = {**config.to_dict(), "seed": seed}
     result.epochs_run = run.epoch
@@ -247,6 +257,7 @@ class _Run:
         self.shuffle = torch.Generator().manual_seed(seed)
         self.epoch = 0
         self.result = TrainResult()
+        self.best: dict[str, Any] | None = None  # lowest validation loss so far (keep_best)
 
     # -- state ---------------------------------------------------------------------------
     def capture(self, run_config: dict[str, Any]) -> dict[str, Any]:
@@ -264,6 +275,7 @@ class _Run:
             self.shuffle,
             history,
             self.result.stopped_early,
+            self.best,
         )
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -274,6 +286,7 @@ class _Run:
         self.result.val_losses = [float(v) for v in history["val_losses"]]
         self.result.lrs = [float(v) for v in history["lrs"]]
         self.result.stopped_early = bool(state["stopped_early"])
+        self.best = state.get("best")
 
     def restore_weights(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model_state"])
@@ -297,6 +310,9 @@ class _Run:
         self.result.train_losses.append(train_loss)
         self.result.val_losses.append(val_loss)
         self.result.lrs.append(lr)
+        if self.config.keep_best and (self.best is None or val_loss < self.best["val_loss"]):
+            state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.best = {"epoch": epoch, "val_loss": val_loss, "model_state": state}
         if 0 < self.config.stop_at_val_loss and val_loss <= self.config.stop_at_val_loss:
             self.result.stopped_early = True
         return True
