@@ -212,6 +212,14 @@ def test_fig2_claims_hold_on_an_unstable_family_and_fail_where_the_paper_is_fals
     assert not _passed(fig2, stable)["fig2.no_stable_approximation"]
     worse = _fake_results(fig2, config, lambda m, _: _not_approximating(m))
     assert not _passed(fig2, worse)["fig2.approximation"]
+    # near a floor: E_m(0) improves by less than the required factor 2 and the curves
+    # never cross (verdict stable). The instability claim must not pass just because
+    # the approximation claim failed.
+    floor = _fake_results(fig2, config, lambda m, _: 2e-8 * m**-0.2 + BETAS)
+    (panel,) = floor["panels"].values()
+    assert panel["verdict"]["stable"]
+    passed = _passed(fig2, floor)
+    assert not passed["fig2.approximation"] and not passed["fig2.no_stable_approximation"]
     # the slowest mode moves away from 0 as m grows
     away = _fake_results(fig2, config, lambda m, _: _unstable_family(m))
     away["panels"]["tanh-direct"]["max_re_eigenvalues"] = [-0.01, -0.03, -0.1, -0.3]

@@ -244,6 +244,17 @@ def unstable_claim(claim_id: str, panel: dict, statement: str) -> Claim:
     return Claim(claim_id, statement, not stable, numbers)
 
 
+def unstable_verdict_claim(claim_id: str, panel: dict, statement: str) -> Claim:
+    """E(beta) is not continuous at 0: the verdict over the widths is unstable.
+
+    For a statement about instability *of an approximation* (Figs 2, 7a, 8 control): a
+    sweep whose verdict is stable does not support it, whether or not E_m(0) met the
+    approximation thresholds (that is the separate approximation claim).
+    """
+    numbers = {**_verdict_numbers(panel), "approximation": approximation_holds(panel)[1]}
+    return Claim(claim_id, statement, not panel["verdict"]["stable"], numbers)
+
+
 def stable_claim(claim_id: str, panel: dict, statement: str) -> Claim:
     """Stable approximation (see :func:`stably_approximated`)."""
     stable, numbers = stably_approximated(panel)
@@ -267,7 +278,7 @@ def parametrization_claims(prefix: str, panel: dict) -> list[Claim]:
         )
         claim.numbers.update(numbers)
         return [claim]
-    claim = unstable_claim(
+    claim = unstable_verdict_claim(
         f"{prefix}.{activation}_{name}_unstable",
         panel,
         f"{what} do not approximate polynomial memory stably (E(beta) jumps at 0)",

@@ -27,7 +27,7 @@ from curse_of_memory.experiments._sweeps import (
     check_activation,
     plot_sweep,
     sweep_units,
-    unstable_claim,
+    unstable_verdict_claim,
     verdict_line,
     width_colours,
 )
@@ -136,7 +136,7 @@ def claims(results: dict) -> list[Claim]:
     panel = _panel(results)
     return [
         approximation_claim("fig2.approximation", panel),
-        unstable_claim(
+        unstable_verdict_claim(
             "fig2.no_stable_approximation",
             panel,
             f"{panel['activation']} RNNs with direct W do not approximate polynomial memory "
