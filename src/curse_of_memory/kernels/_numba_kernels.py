@@ -1,0 +1,359 @@
+"""Compiled CPU loops (numba) for K RNN layers and their backward pass through time.
+
+    drive_k = U x_k + b,  h_{k+1} = h_k + dt sigma(W h_k + drive_k),  y_k = C h_{k+1} + d
+                                                              (paper eq 3, Euler, h_0 = 0)
+
+A bare recurrence is the same layer with identity input and readout maps (``drive =
+x``, ``y = h``). The loops take a leading model axis K (layers with their own
+weights, e.g. perturbed copies of one model; K = 1 for a single layer) and run in
+parallel (``prange``) over K times the *tasks*: groups of up to ``task_rows``
+sequences advanced together. For dense W the state of a task is a ``(rows, m)``
+matrix, so the coupling of the whole task is one small matrix product per step
+(numba's ``np.dot`` calls BLAS); per-sequence mat-vecs, or hand-written loops over a
+short row axis, do not vectorise.
+
+Every per-sequence array is ``(K, slots, T, R, features)``: sequence ``s`` is row
+``s % R`` of slot ``s // R``. Two layouts are used:
+
+* ``R = 1``: slots are sequences, a plain ``(K, B, T, features)`` tensor viewed with
+  one more axis (no copy): for the recurrence, whose drive and states are large;
+* ``R = task_rows`` (blocked, time-major): a task's rows for one step are one
+  contiguous ``(R, features)`` matrix (see BENCHMARKS.md); for the layer, whose
+  inputs and outputs are narrow. Rows of a ragged last block that hold no sequence
+  are written as zeros.
+
+Helpers index 0-based 1-D views (``for i in range(n): view[i]``): numba wraps
+negative indices, and with an offset index (``flat[base + i]``) LLVM cannot prove the
+index non-negative and keeps the loop scalar. ``fastmath`` is off so float64 results
+agree with the torch reference to rounding; ``error_model="numpy"`` (IEEE division,
+no ZeroDivisionError check) lets LLVM vectorise element-wise loops. Derivatives follow
+torch's autograd conventions at the kinks (hardtanh' = 0 at +-1, relu' = 0 at 0).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from curse_of_memory.kernels._numba_cache import cached_njit
+from curse_of_memory.kernels._numba_math import fast_tanh
+
+_inline = numba.njit(inline="always", error_model="numpy")
+
+
+@_inline
+def _activate(pre, code, sig, dsig):
+    """``sig[i] = sigma(pre[i])`` and (except for linear) ``dsig[i] = sigma'(pre[i])``.
+
+    1-D arrays of one dtype; the constants take that dtype so float32 stays float32.
+    Codes: :data:`curse_of_memory.kernels.activations.ACTIVATION_CODES`.
+    """
+    m = pre.shape[0]
+    one = pre.dtype.type(1.0)
+    zero = pre.dtype.type(0.0)
+    if code == 1:
+        for i in range(m):
+            s = fast_tanh(pre[i])
+            sig[i] = s
+            dsig[i] = one - s * s
+    elif code == 2:
+        for i in range(m):
+            z = pre[i]
+            sig[i] = min(max(z, -one), one)
+            dsig[i] = one if (z > -one and z < one) else zero
+    elif code == 3:
+        for i in range(m):
+            z = pre[i]
+            sig[i] = max(z, zero)
+            dsig[i] = one if z > zero else zero
+    else:  # linear: sigma' = 1 is never stored
+        for i in range(m):
+            sig[i] = pre[i]
+
+
+@_inline
+def _row(array, model, slot, b, k):
+    """Row ``b`` of the task starting at ``slot``, step ``k``: a 1-D ``(features,)`` view."""
+    if array.shape[3] == 1:
+        return array[model, slot + b, k, 0]
+    return array[model, slot, k, b]
+
+
+@_inline
+def _store_rows(array, model, slot, k, source):
+    """Write the task's rows ``source`` ``(count, f)`` at step ``k`` (zeros in padding rows)."""
+    count, features = source.shape
+    block = array.shape[3]
+    if block == 1:
+        for b in range(count):
+            target, values = array[model, slot + b, k, 0], source[b]
+            for i in range(features):
+                target[i] = values[i]
+        return
+    size = count * features
+    flat, values = array[model, slot, k].reshape(block * features), source.reshape(size)
+    for e in range(size):
+        flat[e] = values[e]
+    for e in range(block * features - size):
+        flat[size + e] = 0.0
+
+
+@_inline
+def _add_rows(target, array, model, slot, k):
+    """``target[b] += row b`` of ``array`` at step ``k`` for the task's ``count`` rows."""
+    count, features = target.shape
+    for b in range(count):
+        source, values = _row(array, model, slot, b, k), target[b]
+        for i in range(features):
+            values[i] += source[i]
+
+
+@_inline
+def _readout_rows(h, readout, readout_bias, out, accumulator):
+    """``out[b, o] = d_o + sum_i C[o, i] h[b, i]`` (``d`` may be empty: no bias).
+
+    The rows are the innermost loop: ``count`` independent sums (no loop-carried
+    dependency through one accumulator), cheap even without SIMD.
+    """
+    count, m = h.shape
+    has_bias = readout_bias.shape[0] > 0
+    zero = h.dtype.type(0.0)
+    for o in range(readout.shape[0]):
+        row = readout[o]
+        start = readout_bias[o] if has_bias else zero
+        for b in range(count):
+            accumulator[b] = start
+        for i in range(m):
+            weight = row[i]
+            for b in range(count):
+                accumulator[b] += weight * h[b, i]
+        for b in range(count):
+            out[b, o] = accumulator[b]
+
+
+@cached_njit(parallel=True, error_model="numpy")
+def layer_forward(
+    x,
+    input_t,
+    bias,
+    diagonal,
+    weight_t,
+    readout,
+    readout_bias,
+    dt,
+    code,
+    batch,
+    task_rows,
+    outputs,
+    states,
+    derivative,
+):
+    """Outputs y (and, for the backward pass, states and sigma') of K layers.
+
+    Parameters
+    ----------
+    x: ``(Kx, slots, T, R, d)`` inputs; ``Kx = 1``: shared by all models.
+    input_t: ``(K, d, m)`` transposed input matrices, ``input_t[k, j, i] = U_k[i, j]``,
+        or ``(K, 0, m)``: identity input map (``x`` is the drive, d = m).
+    bias: ``(K, m)`` input biases b_k, or ``(K, 0)``: none.
+    diagonal: ``(K, m)`` diagonals of W_k, used when ``weight_t`` is ``(K, 0, 0)``.
+    weight_t: ``(K, m, m)`` transposed dense W_k, ``weight_t[k, j, i] = W_k[i, j]``, or
+        ``(K, 0, 0)``.
+    readout: ``(K, p, m)`` readout matrices C_k, or ``(K, 0, m)``: identity (y = h).
+    readout_bias: ``(K, p)`` d_k, or ``(K, 0)``: none.
+    dt: Euler step (dtype of ``x``).
+    code: activation code.
+    batch: number of sequences B.
+    task_rows: sequences per task (R, or any count when R = 1).
+    outputs: ``(K, slots, T, R, p)`` output y_k = C h_{k+1} + d (h_{k+1} for identity).
+    states: ``(K, slots, T, R, m)`` output h_1..h_T, or an empty ``(0, 0, 0, 0, 0)``
+        array when not needed (no gradient, or identity readout: then y holds them).
+    derivative: ``(K, slots, T, R, m)`` output sigma'(W h_k + drive_k), or empty
+        when not needed (no gradient, or linear).
+    """
+    length = x.shape[2]
+    n_models = diagonal.shape[0]
+    dense = weight_t.shape[1] > 0
+    m = weight_t.shape[1] if dense else diagonal.shape[1]
+    identity_input = input_t.shape[1] == 0
+    identity_readout = readout.shape[1] == 0
+    has_bias = bias.shape[1] > 0
+    store_states = states.shape[0] > 0
+    store_derivative = derivative.shape[0] > 0
+    shared_x = x.shape[0] == 1
+    n_tasks = (batch + task_rows - 1) // task_rows
+    for n in numba.prange(n_models * n_tasks):
+        model, task = n // n_tasks, n % n_tasks
+        x_model = 0 if shared_x else model
+        first = task * task_rows
+        slot = first // x.shape[3]
+        count = min(task_rows, batch - first)
+        size = count * m
+        lam, w_t, u_t, b_in = diagonal[model], weight_t[model], input_t[model], bias[model]
+        c, d = readout[model], readout_bias[model]
+        h = np.zeros((count, m), dtype=x.dtype)
+        pre = np.empty((count, m), dtype=x.dtype)
+        sig = np.empty((count, m), dtype=x.dtype)
+        dsig = np.empty((count, m), dtype=x.dtype)
+        h_flat, pre_flat = h.reshape(size), pre.reshape(size)
+        sig_flat, dsig_flat = sig.reshape(size), dsig.reshape(size)
+        y = np.empty((count, c.shape[0]), dtype=x.dtype)
+        accumulator = np.empty(count, dtype=x.dtype)
+        for k in range(length):
+            if dense:
+                np.dot(h, w_t, pre)  # row b: (W h_b)^T
+            else:
+                for b in range(count):
+                    h_b, pre_b = h[b], pre[b]
+                    for i in range(m):
+                        pre_b[i] = lam[i] * h_b[i]
+            if identity_input:  # + drive_k
+                _add_rows(pre, x, x_model, slot, k)
+            else:  # + U x_k + b
+                for b in range(count):
+                    pre_b, x_b = pre[b], _row(x, x_model, slot, b, k)
+                    if has_bias:
+                        for i in range(m):
+                            pre_b[i] += b_in[i]
+                    for j in range(u_t.shape[0]):
+                        x_bj, column = x_b[j], u_t[j]
+                        for i in range(m):
+                            pre_b[i] += x_bj * column[i]
+            _activate(pre_flat, code, sig_flat, dsig_flat)
+            for e in range(size):  # paper eq 3, Euler
+                h_flat[e] += dt * sig_flat[e]
+            if identity_readout:
+                _store_rows(outputs, model, slot, k, h)
+            else:
+                _readout_rows(h, c, d, y, accumulator)
+                _store_rows(outputs, model, slot, k, y)
+            if store_states:
+                _store_rows(states, model, slot, k, h)
+            if store_derivative:
+                _store_rows(derivative, model, slot, k, dsig)
+
+
+@cached_njit(parallel=True, error_model="numpy")
+def layer_backward(
+    grad_y,
+    x,
+    states,
+    derivative,
+    readout,
+    diagonal,
+    weight,
+    dt,
+    batch,
+    task_rows,
+    delta_all,
+    grad_input_t,
+    grad_bias,
+    grad_readout,
+    grad_diagonal,
+):
+    """Backward pass through time of K layers, partial parameter gradients per task.
+
+    With ``g_{k+1} = dL/dh_{k+1} = C^T grad_y_k + W^T delta_{k+1} + g_{k+2}`` and
+    ``delta_k = dt sigma'_k g_{k+1}`` (the gradient w.r.t. the pre-activation, which is
+    the gradient w.r.t. the drive), writes every ``delta`` to ``delta_all`` and
+    accumulates per task ``dL/dU^T = sum delta x^T`` (stored ``(d, m)``),
+    ``dL/db = sum delta``, ``dL/dC = sum grad_y h^T`` and, for diagonal W,
+    ``dL/dlambda = sum_{k >= 1} delta_k h_k`` (h_k: the state before step k). The
+    dense-W gradient is formed from ``delta_all`` outside (one matrix product).
+
+    Parameters
+    ----------
+    grad_y: ``(K, slots, T, R, p)`` dL/dy (any strides; padding rows zero).
+    x: as in :func:`layer_forward`.
+    states: ``(K, slots, T, R, m)`` h_1..h_T (the outputs, for an identity readout).
+    derivative: sigma' from the forward pass, or ``(0, 0, 0, 0, 0)`` for linear (sigma' = 1).
+    readout: ``(K, p, m)`` readout matrices C_k, or ``(K, 0, m)`` (identity).
+    diagonal: ``(K, m)`` diagonals of W_k, used when ``weight`` is ``(K, 0, 0)``.
+    weight: ``(K, m, m)`` dense W_k (row major) or ``(K, 0, 0)``.
+    dt, batch, task_rows: as in :func:`layer_forward`.
+    delta_all: ``(K, slots, T, R, m)`` output.
+    grad_input_t: ``(K, tasks, d, m)``, grad_bias ``(K, tasks, m)``, grad_readout
+        ``(K, tasks, p, m)``, grad_diagonal ``(K, tasks, m)``: per-task outputs; a zero
+        third (second) axis skips that gradient.
+    """
+    length = x.shape[2]
+    n_models = diagonal.shape[0]
+    dense = weight.shape[1] > 0
+    m = weight.shape[1] if dense else diagonal.shape[1]
+    identity_readout = readout.shape[1] == 0
+    unit_derivative = derivative.shape[0] == 0
+    need_input = grad_input_t.shape[2] > 0
+    need_bias = grad_bias.shape[2] > 0
+    need_readout = grad_readout.shape[2] > 0
+    need_diagonal = grad_diagonal.shape[2] > 0
+    shared_x = x.shape[0] == 1
+    n_tasks = (batch + task_rows - 1) // task_rows
+    for n in numba.prange(n_models * n_tasks):
+        model, task = n // n_tasks, n % n_tasks
+        x_model = 0 if shared_x else model
+        first = task * task_rows
+        slot = first // x.shape[3]
+        count = min(task_rows, batch - first)
+        size = count * m
+        lam, w, c = diagonal[model], weight[model], readout[model]
+        g = np.zeros((count, m), dtype=x.dtype)  # row b: dL/dh of sequence b
+        delta = np.empty((count, m), dtype=x.dtype)
+        coupled = np.empty((count, m), dtype=x.dtype)
+        g_flat, delta_flat = g.reshape(size), delta.reshape(size)
+        coupled_flat = coupled.reshape(size)
+        gu, gb = grad_input_t[model, task], grad_bias[model, task]
+        gc, gd = grad_readout[model, task], grad_diagonal[model, task]
+        gu[:] = 0.0
+        gb[:] = 0.0
+        gc[:] = 0.0
+        gd[:] = 0.0
+        for k in range(length - 1, -1, -1):
+            if identity_readout:  # g += grad_y_k
+                _add_rows(g, grad_y, model, slot, k)
+            else:  # g += C^T grad_y_k, dL/dC += grad_y_k h^T
+                for b in range(count):
+                    g_b, h_b = g[b], _row(states, model, slot, b, k)
+                    gy_b = _row(grad_y, model, slot, b, k)
+                    for o in range(c.shape[0]):
+                        gy, row = gy_b[o], c[o]
+                        for i in range(m):
+                            g_b[i] += gy * row[i]
+                        if need_readout:
+                            grad_row = gc[o]
+                            for i in range(m):
+                                grad_row[i] += gy * h_b[i]
+            if unit_derivative:
+                for e in range(size):
+                    delta_flat[e] = dt * g_flat[e]
+            else:
+                for b in range(count):
+                    slope, g_b, delta_b = _row(derivative, model, slot, b, k), g[b], delta[b]
+                    for i in range(m):
+                        delta_b[i] = dt * slope[i] * g_b[i]
+            _store_rows(delta_all, model, slot, k, delta)
+            if need_bias or need_input:  # input map: dL/db, dL/dU^T
+                for b in range(count):
+                    d_b = delta[b]
+                    if need_bias:
+                        for i in range(m):
+                            gb[i] += d_b[i]
+                    if need_input:
+                        x_b = _row(x, x_model, slot, b, k)
+                        for j in range(gu.shape[0]):
+                            x_bj, grad_column = x_b[j], gu[j]
+                            for i in range(m):
+                                grad_column[i] += x_bj * d_b[i]
+            if dense:
+                np.dot(delta, w, coupled)  # row b: (W^T delta_b)^T
+                for e in range(size):
+                    g_flat[e] += coupled_flat[e]
+            else:
+                for b in range(count):
+                    d_b, g_b = delta[b], g[b]
+                    for i in range(m):
+                        g_b[i] += lam[i] * d_b[i]
+                if need_diagonal and k > 0:  # dL/dlambda_i = sum_k delta_{k,i} h_{k,i}
+                    for b in range(count):
+                        d_b, h_b = delta[b], _row(states, model, slot, b, k - 1)
+                        for i in range(m):
+                            gd[i] += d_b[i] * h_b[i]
