@@ -72,6 +72,15 @@ def _activate(pre, code, sig, dsig):
 
 
 @_inline
+def _task(n, n_tasks, task_rows, batch, rows):
+    """Parallel iteration ``n`` -> ``(model, task, slot, count)``: the task's first
+    sequence is in ``slot`` (``rows`` rows per slot), and it has ``count`` sequences."""
+    model, task = n // n_tasks, n % n_tasks
+    first = task * task_rows
+    return model, task, first // rows, min(task_rows, batch - first)
+
+
+@_inline
 def _row(array, model, slot, b, k):
     """Row ``b`` of the task starting at ``slot``, step ``k``: a 1-D ``(features,)`` view."""
     if array.shape[3] == 1:
@@ -183,11 +192,8 @@ def layer_forward(
     shared_x = x.shape[0] == 1
     n_tasks = (batch + task_rows - 1) // task_rows
     for n in numba.prange(n_models * n_tasks):
-        model, task = n // n_tasks, n % n_tasks
+        model, task, slot, count = _task(n, n_tasks, task_rows, batch, x.shape[3])
         x_model = 0 if shared_x else model
-        first = task * task_rows
-        slot = first // x.shape[3]
-        count = min(task_rows, batch - first)
         size = count * m
         lam, w_t, u_t, b_in = diagonal[model], weight_t[model], input_t[model], bias[model]
         c, d = readout[model], readout_bias[model]
@@ -274,7 +280,7 @@ def layer_backward(
     delta_all: ``(K, slots, T, R, m)`` output.
     grad_input_t: ``(K, tasks, d, m)``, grad_bias ``(K, tasks, m)``, grad_readout
         ``(K, tasks, p, m)``, grad_diagonal ``(K, tasks, m)``: per-task outputs; a zero
-        third (second) axis skips that gradient.
+        third axis skips that gradient.
     """
     length = x.shape[2]
     n_models = diagonal.shape[0]
@@ -289,11 +295,8 @@ def layer_backward(
     shared_x = x.shape[0] == 1
     n_tasks = (batch + task_rows - 1) // task_rows
     for n in numba.prange(n_models * n_tasks):
-        model, task = n // n_tasks, n % n_tasks
+        model, task, slot, count = _task(n, n_tasks, task_rows, batch, x.shape[3])
         x_model = 0 if shared_x else model
-        first = task * task_rows
-        slot = first // x.shape[3]
-        count = min(task_rows, batch - first)
         size = count * m
         lam, w, c = diagonal[model], weight[model], readout[model]
         g = np.zeros((count, m), dtype=x.dtype)  # row b: dL/dh of sequence b

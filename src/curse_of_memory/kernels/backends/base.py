@@ -38,6 +38,17 @@ class Call:
     transform: Transform
 
 
+def compiled_kernel_refusal(call: Call, device_type: str) -> str | None:
+    """Why compiled kernels for ``device_type`` cannot run ``call`` (``None``: they can):
+    they take float32/float64 tensors on that device and have a ``vmap`` rule only."""
+    if call.device.type != device_type or call.dtype not in FUSED_DTYPES:
+        kind = device_type.upper()
+        return f"needs float32/float64 {kind} tensors, got {call.dtype} on {call.device}"
+    if call.transform == "other":
+        return "has no rule for jvp, forward-mode AD or torch.func.grad"
+    return None
+
+
 class Backend(Protocol):
     """A backend module: availability, acceptance, and the two computations.
 

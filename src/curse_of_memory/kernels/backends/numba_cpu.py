@@ -24,7 +24,7 @@ from curse_of_memory.kernels._buffers import as_numpy, empty_output
 from curse_of_memory.kernels._gradients import dense_weight_gradient
 from curse_of_memory.kernels._transforms import fold_vmapped_dim, transform_of
 from curse_of_memory.kernels.activations import ACTIVATION_CODES
-from curse_of_memory.kernels.backends.base import FUSED_DTYPES, Call
+from curse_of_memory.kernels.backends.base import Call, compiled_kernel_refusal
 from curse_of_memory.kernels.reference import euler_recurrence_reference_models
 
 # Sequences advanced together by one parallel task (for dense W, and in the layer's
@@ -58,11 +58,7 @@ def unavailable() -> str | None:
 
 def refusal(call: Call, automatic: bool) -> str | None:
     """Needs float32/float64 CPU tensors, and no transform other than ``vmap``."""
-    if call.device.type != "cpu" or call.dtype not in FUSED_DTYPES:
-        return f"needs float32/float64 CPU tensors, got {call.dtype} on {call.device}"
-    if call.transform == "other":
-        return "has no rule for jvp, forward-mode AD or torch.func.grad"
-    return None
+    return compiled_kernel_refusal(call, "cpu")
 
 
 def recurrence(

@@ -16,7 +16,7 @@ from torch.autograd.function import once_differentiable
 
 from curse_of_memory.kernels._gradients import dense_weight_gradient, diagonal_weight_gradient
 from curse_of_memory.kernels._transforms import fold_vmapped_dim, transform_of
-from curse_of_memory.kernels.backends.base import FUSED_DTYPES, Call, composed_layer
+from curse_of_memory.kernels.backends.base import Call, compiled_kernel_refusal, composed_layer
 from curse_of_memory.kernels.reference import euler_recurrence_reference_models
 
 
@@ -32,11 +32,7 @@ def unavailable() -> str | None:
 
 def refusal(call: Call, automatic: bool) -> str | None:
     """Needs float32/float64 CUDA tensors, and no transform other than ``vmap``."""
-    if call.device.type != "cuda" or call.dtype not in FUSED_DTYPES:
-        return f"needs float32/float64 CUDA tensors, got {call.dtype} on {call.device}"
-    if call.transform == "other":
-        return "has no rule for jvp, forward-mode AD or torch.func.grad"
-    return None
+    return compiled_kernel_refusal(call, "cuda")
 
 
 class _TritonEulerRecurrence(torch.autograd.Function):
