@@ -56,7 +56,8 @@ def sources_digest() -> str:
 
 
 class UserCacheLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLocator):
-    """numba cache locator: :func:`cache_directory`, stamped by :func:`sources_digest`."""
+    """numba cache locator: :func:`cache_directory`, stamped by the function's own source
+    file and :func:`sources_digest`."""
 
     def __init__(self, py_func: Callable, py_file: str) -> None:
         self._py_file = py_file
@@ -67,8 +68,8 @@ class UserCacheLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLoca
     def get_cache_path(self) -> str:
         return self._cache_path
 
-    def get_source_stamp(self) -> str:
-        return sources_digest()
+    def get_source_stamp(self) -> tuple:
+        return (super().get_source_stamp(), sources_digest())  # own file, numba modules
 
 
 class _UserCacheImpl(caching.CompileResultCacheImpl):

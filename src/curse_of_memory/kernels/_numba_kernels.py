@@ -13,14 +13,15 @@ matrix, so the coupling of the whole task is one small matrix product per step
 short row axis, do not vectorise.
 
 Every per-sequence array is ``(K, slots, T, R, features)``: sequence ``s`` is row
-``s % R`` of slot ``s // R``. Two layouts are used:
+``s % R`` of slot ``s // R``. The two kinds of call use two layouts:
 
-* ``R = 1``: slots are sequences, a plain ``(K, B, T, features)`` tensor viewed with
-  one more axis (no copy): for the recurrence, whose drive and states are large;
-* ``R = task_rows`` (blocked, time-major): a task's rows for one step are one
-  contiguous ``(R, features)`` matrix (see BENCHMARKS.md); for the layer, whose
-  inputs and outputs are narrow. Rows of a ragged last block that hold no sequence
-  are written as zeros.
+* a recurrence (identity maps), ``R = 1``: slots are sequences, a plain
+  ``(K, B, T, features)`` tensor viewed with one more axis, so its large drive and
+  states are not copied; a task is one sequence (diagonal W) or ``task_rows``;
+* a layer (input map and readout), ``R = task_rows`` (blocked, time-major): a task is
+  one slot, whose rows for one step are one contiguous ``(R, features)`` matrix (see
+  BENCHMARKS.md); its inputs and outputs are narrow, so the copies are cheap. Rows of a
+  ragged last block that hold no sequence are written as zeros (outputs: not at all).
 
 Helpers index 0-based 1-D views (``for i in range(n): view[i]``): numba wraps
 negative indices, and with an offset index (``flat[base + i]``) LLVM cannot prove the
@@ -89,22 +90,32 @@ def _row(array, model, slot, b, k):
 
 
 @_inline
-def _store_rows(array, model, slot, k, source):
-    """Write the task's rows ``source`` ``(count, f)`` at step ``k`` (zeros in padding rows)."""
+def _steps(array, model, slot, unused):
+    """The task's rows at every step as ``(T, R * f)`` (blocked layout), so that a step's
+    rows are one flat view, not a reshape per step; ``unused`` (a ``(0, 0)`` array of the
+    same dtype) for R = 1 or an array that is not filled."""
+    if array.shape[0] == 0 or array.shape[3] == 1:
+        return unused
+    return array[model, slot].reshape(array.shape[2], array.shape[3] * array.shape[4])
+
+
+@_inline
+def _store_rows(array, steps, model, slot, k, source, source_flat):
+    """Write the task's rows ``source`` ``(count, f)`` (``source_flat``: the same, flat)
+    at step ``k``; ``steps``: :func:`_steps` of ``array``. Padding rows get zeros."""
     count, features = source.shape
-    block = array.shape[3]
-    if block == 1:
+    if array.shape[3] == 1:
         for b in range(count):
             target, values = array[model, slot + b, k, 0], source[b]
             for i in range(features):
                 target[i] = values[i]
         return
+    flat = steps[k]
     size = count * features
-    flat, values = array[model, slot, k].reshape(block * features), source.reshape(size)
     for e in range(size):
-        flat[e] = values[e]
-    for e in range(block * features - size):
-        flat[size + e] = 0.0
+        flat[e] = source_flat[e]
+    for e in range(size, flat.shape[0]):
+        flat[e] = 0.0
 
 
 @_inline
@@ -168,7 +179,8 @@ def layer_forward(
     diagonal: ``(K, m)`` diagonals of W_k, used when ``weight_t`` is ``(K, 0, 0)``.
     weight_t: ``(K, m, m)`` transposed dense W_k, ``weight_t[k, j, i] = W_k[i, j]``, or
         ``(K, 0, 0)``.
-    readout: ``(K, p, m)`` readout matrices C_k, or ``(K, 0, m)``: identity (y = h).
+    readout: ``(K, p, m)`` readout matrices C_k (blocked layout only), or ``(K, 0, m)``:
+        identity (y = h).
     readout_bias: ``(K, p)`` d_k, or ``(K, 0)``: none.
     dt: Euler step (dtype of ``x``).
     code: activation code.
@@ -191,6 +203,7 @@ def layer_forward(
     store_derivative = derivative.shape[0] > 0
     shared_x = x.shape[0] == 1
     n_tasks = (batch + task_rows - 1) // task_rows
+    no_steps = np.empty((0, 0), dtype=x.dtype)
     for n in numba.prange(n_models * n_tasks):
         model, task, slot, count = _task(n, n_tasks, task_rows, batch, x.shape[3])
         x_model = 0 if shared_x else model
@@ -203,19 +216,26 @@ def layer_forward(
         dsig = np.empty((count, m), dtype=x.dtype)
         h_flat, pre_flat = h.reshape(size), pre.reshape(size)
         sig_flat, dsig_flat = sig.reshape(size), dsig.reshape(size)
-        y = np.empty((count, c.shape[0]), dtype=x.dtype)
         accumulator = np.empty(count, dtype=x.dtype)
+        output_steps = _steps(outputs, model, slot, no_steps)
+        state_steps = _steps(states, model, slot, no_steps)
+        derivative_steps = _steps(derivative, model, slot, no_steps)
         for k in range(length):
             if dense:
                 np.dot(h, w_t, pre)  # row b: (W h_b)^T
+                if identity_input:  # + drive_k
+                    _add_rows(pre, x, x_model, slot, k)
+            elif identity_input:  # W h + drive_k, one pass
+                for b in range(count):
+                    h_b, pre_b, x_b = h[b], pre[b], _row(x, x_model, slot, b, k)
+                    for i in range(m):
+                        pre_b[i] = lam[i] * h_b[i] + x_b[i]
             else:
                 for b in range(count):
                     h_b, pre_b = h[b], pre[b]
                     for i in range(m):
                         pre_b[i] = lam[i] * h_b[i]
-            if identity_input:  # + drive_k
-                _add_rows(pre, x, x_model, slot, k)
-            else:  # + U x_k + b
+            if not identity_input:  # + U x_k + b
                 for b in range(count):
                     pre_b, x_b = pre[b], _row(x, x_model, slot, b, k)
                     if has_bias:
@@ -226,17 +246,23 @@ def layer_forward(
                         for i in range(m):
                             pre_b[i] += x_bj * column[i]
             _activate(pre_flat, code, sig_flat, dsig_flat)
-            for e in range(size):  # paper eq 3, Euler
-                h_flat[e] += dt * sig_flat[e]
-            if identity_readout:
-                _store_rows(outputs, model, slot, k, h)
+            if identity_readout and outputs.shape[3] == 1:  # Euler and y = h, one pass
+                for b in range(count):
+                    h_b, s_b, y_b = h[b], sig[b], outputs[model, slot + b, k, 0]
+                    for i in range(m):
+                        h_b[i] += dt * s_b[i]
+                        y_b[i] = h_b[i]
             else:
-                _readout_rows(h, c, d, y, accumulator)
-                _store_rows(outputs, model, slot, k, y)
+                for e in range(size):  # paper eq 3, Euler
+                    h_flat[e] += dt * sig_flat[e]
+                if identity_readout:
+                    _store_rows(outputs, output_steps, model, slot, k, h, h_flat)
+                else:  # blocked layout: the step's rows are one (R, p) matrix
+                    _readout_rows(h, c, d, outputs[model, slot, k], accumulator)
             if store_states:
-                _store_rows(states, model, slot, k, h)
+                _store_rows(states, state_steps, model, slot, k, h, h_flat)
             if store_derivative:
-                _store_rows(derivative, model, slot, k, dsig)
+                _store_rows(derivative, derivative_steps, model, slot, k, dsig, dsig_flat)
 
 
 @cached_njit(parallel=True, error_model="numpy")
@@ -294,6 +320,7 @@ def layer_backward(
     need_diagonal = grad_diagonal.shape[2] > 0
     shared_x = x.shape[0] == 1
     n_tasks = (batch + task_rows - 1) // task_rows
+    no_steps = np.empty((0, 0), dtype=x.dtype)
     for n in numba.prange(n_models * n_tasks):
         model, task, slot, count = _task(n, n_tasks, task_rows, batch, x.shape[3])
         x_model = 0 if shared_x else model
@@ -304,6 +331,8 @@ def layer_backward(
         coupled = np.empty((count, m), dtype=x.dtype)
         g_flat, delta_flat = g.reshape(size), delta.reshape(size)
         coupled_flat = coupled.reshape(size)
+        delta_steps = _steps(delta_all, model, slot, no_steps)
+        derivative_steps = _steps(derivative, model, slot, no_steps)
         gu, gb = grad_input_t[model, task], grad_bias[model, task]
         gc, gd = grad_readout[model, task], grad_diagonal[model, task]
         gu[:] = 0.0
@@ -328,12 +357,16 @@ def layer_backward(
             if unit_derivative:
                 for e in range(size):
                     delta_flat[e] = dt * g_flat[e]
+            elif derivative.shape[3] > 1:  # blocked: the step's sigma' rows are one flat view
+                slope = derivative_steps[k]
+                for e in range(size):
+                    delta_flat[e] = dt * slope[e] * g_flat[e]
             else:
                 for b in range(count):
                     slope, g_b, delta_b = _row(derivative, model, slot, b, k), g[b], delta[b]
                     for i in range(m):
                         delta_b[i] = dt * slope[i] * g_b[i]
-            _store_rows(delta_all, model, slot, k, delta)
+            _store_rows(delta_all, delta_steps, model, slot, k, delta, delta_flat)
             if need_bias or need_input:  # input map: dL/db, dL/dU^T
                 for b in range(count):
                     d_b = delta[b]

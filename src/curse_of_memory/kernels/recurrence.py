@@ -29,7 +29,9 @@ def euler_recurrence(
     """
     call = check_recurrence(drive, recurrent, dt, activation, backend, model_axis=False)
     run = choose_backend(backend, call).recurrence
-    return run(drive[None], recurrent[None], call.dt, activation)[0]
+    # unsqueeze/squeeze, not [None]/[0]: the backward of indexing fills a new gradient
+    # tensor, that of squeeze is a view (the stride-0 gradient of .sum() stays one)
+    return run(drive.unsqueeze(0), recurrent.unsqueeze(0), call.dt, activation).squeeze(0)
 
 
 def euler_recurrence_batched_models(

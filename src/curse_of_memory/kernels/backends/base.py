@@ -105,7 +105,7 @@ def composed_layer(recurrence: Recurrence) -> Callable[..., torch.Tensor]:
         activation: str,
     ) -> torch.Tensor:
         drive = F.linear(x, input_weight, input_bias)  # (B, T, m) = U x_k + b
-        states = recurrence(drive[None], recurrent[None], dt, activation)[0]
+        states = recurrence(drive.unsqueeze(0), recurrent.unsqueeze(0), dt, activation).squeeze(0)
         return F.linear(states, readout, readout_bias)  # (B, T, p) = C h_{k+1} + d
 
     return layer

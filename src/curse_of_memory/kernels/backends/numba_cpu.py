@@ -83,9 +83,9 @@ def layer(
     tensors = (x, input_weight, input_bias, recurrent, readout, readout_bias)
     if not torch.is_grad_enabled():  # e.g. evaluation: nothing is kept for a backward pass
         tensors = tuple(t.detach() if t is not None else None for t in tensors)
-    with_model_axis = (t[None] if t is not None else None for t in tensors)
+    with_model_axis = (t.unsqueeze(0) if t is not None else None for t in tensors)
     y, _, _ = _FusedLayers.apply(*with_model_axis, dt, activation)
-    return y[0]
+    return y.squeeze(0)
 
 
 # ---- layouts ---------------------------------------------------------------------------

@@ -30,7 +30,8 @@ def recurrence(
 ) -> torch.Tensor:
     """``(K, B, T, m)`` states by the torch loop (the single-model loop when K = 1)."""
     if drive.shape[0] == 1:
-        return euler_recurrence_reference(drive[0], recurrent[0], dt, activation)[None]
+        states = euler_recurrence_reference(drive.squeeze(0), recurrent.squeeze(0), dt, activation)
+        return states.unsqueeze(0)
     return euler_recurrence_reference_models(drive, recurrent, dt, activation)
 
 
