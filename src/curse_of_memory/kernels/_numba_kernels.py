@@ -21,7 +21,8 @@ Every per-sequence array is ``(K, slots, T, R, features)``: sequence ``s`` is ro
 * a layer (input map and readout), ``R = task_rows`` (blocked, time-major): a task is
   one slot, whose rows for one step are one contiguous ``(R, features)`` matrix (see
   BENCHMARKS.md); its inputs and outputs are narrow, so the copies are cheap. Rows of a
-  ragged last block that hold no sequence are written as zeros (outputs: not at all).
+  ragged last block that hold no sequence are zeros in the states, sigma' and delta
+  (the weight gradient sums over them) and are not written in the outputs.
 
 Helpers index 0-based 1-D views (``for i in range(n): view[i]``): numba wraps
 negative indices, and with an offset index (``flat[base + i]``) LLVM cannot prove the
