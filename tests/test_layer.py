@@ -181,7 +181,7 @@ def test_layer_under_vmap_is_one_fused_call_and_matches_reference(
     assert sizes == [models]  # all six layers in one call
 
 
-def test_layer_under_vmap_of_forward_ad_falls_back_to_torch():
+def test_layer_under_vmap_of_forward_ad_falls_back_to_torch(backend_calls):
     """vmap over jvp (no fused rule for forward-mode AD) still gives exact derivatives."""
     generator = torch.Generator().manual_seed(8)
     x = torch.randn(4, 3, 5, 1, dtype=torch.float64, generator=generator)
@@ -197,6 +197,7 @@ def test_layer_under_vmap_of_forward_ad_falls_back_to_torch():
         return one
 
     got = torch.vmap(directional(euler_rnn_layer))(x)
+    assert backend_calls == ["reference.layer"]
     expected = torch.stack([directional(_reference_layer)(xk) for xk in x])
     assert _relative_error(got, expected) <= 1e-10
 
@@ -241,11 +242,12 @@ def test_layer_bad_input_raises(change, message):
         )
 
 
-def test_numba_grad_of_sum_reads_the_stride_zero_gradient_in_place():
+def test_numba_grad_of_sum_reads_the_stride_zero_gradient_in_place(record_calls):
     """``states.sum()`` sends a stride-0 gradient; the kernel reads it without a copy."""
     pytest.importorskip("numba")
-    from curse_of_memory.kernels import euler_recurrence
+    from curse_of_memory.kernels import _numba_kernels, euler_recurrence
 
+    strides = record_calls(_numba_kernels, "layer_backward", lambda grad_y, *rest: grad_y.strides)
     generator = torch.Generator().manual_seed(9)
     drive = torch.randn(3, 12, 4, dtype=torch.float64, generator=generator).requires_grad_(True)
     lam = -torch.rand(4, dtype=torch.float64, generator=generator).requires_grad_(True)
@@ -257,6 +259,7 @@ def test_numba_grad_of_sum_reads_the_stride_zero_gradient_in_place():
     )
     for got, want in zip(fast, slow, strict=True):
         assert _relative_error(got, want) <= 1e-12
+    assert len(strides) == 1 and all(stride == 0 for stride in strides[0])
 
 
 def _vm_flags(address: int) -> list[str]:
