@@ -236,6 +236,16 @@ class ContinuousRNN(nn.Module):
         """
         return float((1 + self.dt * self.recurrent_eigenvalues()).abs().max())
 
+    def effective_parameters(self) -> dict[str, torch.Tensor | None]:
+        """The paper's ``theta = (W, U, b, c)`` (SPEC eq 4): ``W (m,m)``, ``U (m,d)``,
+        ``b (m,)`` or ``None``, ``c (out,m)`` (readout rows)."""
+        return {
+            "W": self.recurrent_matrix(),
+            "U": self.input_kernel.weight,
+            "b": self.input_kernel.bias,
+            "c": self.readout.weight,
+        }
+
     # ------------------------------------------------------------------ forward
     def hidden_states(self, x: torch.Tensor) -> torch.Tensor:
         """Hidden states ``h_1..h_T``, ``(batch, T, m)``, for input ``x`` ``(batch, T, d)``."""

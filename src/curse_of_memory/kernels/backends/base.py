@@ -20,7 +20,7 @@ from curse_of_memory.kernels._transforms import Transform
 FUSED_DTYPES = (torch.float32, torch.float64)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq=False: fields hold a tensor
 class Call:
     """What a backend may look at to accept or refuse one recurrence or layer call.
 
