@@ -74,6 +74,13 @@ def _activate(pre, code, sig, dsig):
 
 
 @_inline
+def _width(diagonal, weight):
+    """``(dense, m)``: whether W is dense (``weight`` ``(K, m, m)``, not ``(K, 0, 0)``), and m."""
+    dense = weight.shape[1] > 0
+    return dense, weight.shape[1] if dense else diagonal.shape[1]
+
+
+@_inline
 def _task(n, n_tasks, task_rows, batch, rows):
     """Parallel iteration ``n`` -> ``(model, task, slot, count)``: the task's first
     sequence is in ``slot`` (``rows`` rows per slot), and it has ``count`` sequences."""
@@ -193,10 +200,8 @@ def layer_forward(
     derivative: ``(K, slots, T, R, m)`` output sigma'(W h_k + drive_k), or empty
         when not needed (no gradient, or linear).
     """
-    length = x.shape[2]
-    n_models = diagonal.shape[0]
-    dense = weight_t.shape[1] > 0
-    m = weight_t.shape[1] if dense else diagonal.shape[1]
+    length, n_models = x.shape[2], diagonal.shape[0]
+    dense, m = _width(diagonal, weight_t)
     identity_input = input_t.shape[1] == 0
     identity_readout = readout.shape[1] == 0
     has_bias = bias.shape[1] > 0
@@ -309,10 +314,8 @@ def layer_backward(
         ``(K, tasks, p, m)``, grad_diagonal ``(K, tasks, m)``: per-task outputs; a zero
         third axis skips that gradient.
     """
-    length = x.shape[2]
-    n_models = diagonal.shape[0]
-    dense = weight.shape[1] > 0
-    m = weight.shape[1] if dense else diagonal.shape[1]
+    length, n_models = x.shape[2], diagonal.shape[0]
+    dense, m = _width(diagonal, weight)
     identity_readout = readout.shape[1] == 0
     unit_derivative = derivative.shape[0] == 0
     need_input = grad_input_t.shape[2] > 0
