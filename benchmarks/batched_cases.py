@@ -1,4 +1,4 @@
-"""Benchmark cases for batches of models (issue 5, goals 2 and 3), used by ``run.py``.
+"""Benchmark cases for batches of models, used by ``run.py``.
 
 * ``models``: one training step of 16 tanh RNNs (different seeds) run as one call of
   :func:`curse_of_memory.kernels.euler_recurrence_batched_models` (model axis K = 16),
@@ -31,7 +31,7 @@ Case = tuple[str, str, Callable[[], Callable[[], None]]]
 
 
 class _StackedRNNs(nn.Module):
-    """K independent diagonal tanh RNNs (SPEC eq 3, Euler) with stacked parameters.
+    """K independent diagonal tanh RNNs (paper eq 3, Euler) with stacked parameters.
 
     ``forward(x)``: ``(B, T, 1) -> (K, B, T, 1)``; model k has input weights ``U_k``,
     eigenvalues ``-softplus(w_k)`` and readout ``c_k``.

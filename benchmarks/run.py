@@ -1,4 +1,4 @@
-"""Speed of the recurrence backends (issue 5): ``python benchmarks/run.py [--quick] [--device D]``.
+"""Speed of the recurrence backends: ``python benchmarks/run.py [--quick] [--device D]``.
 
 Cases, all timed in the same run so ratios are comparable:
 
@@ -71,7 +71,7 @@ class _TorchRNN(nn.Module):
 
 
 class _OfficialStyleRNN(nn.Module):
-    """Naive float64 loop in the style of the official code (SPEC 5, discrete forms).
+    """Naive float64 loop in the style of the official code (its discrete forms).
 
     ``h_{k+1} = h_k + dt tanh(x~_k - W h_k)`` with ``W = diag(relu(w))`` (diagonal) or
     ``Q^T diag(relu(w)) Q`` (symmetric), one Python iteration per time step.
@@ -159,7 +159,7 @@ def _continuous_rnn(m: int, structure: str, dt: float, backend: str) -> nn.Modul
 
 def _train_cases(device: torch.device, quick: bool, backends: list[str]):
     """Yield (label, variant, make_step) for the training-step comparison."""
-    # issue 5's GPU goal also names m = 256 and batch 1024
+    # on GPU also the widths and batches of a large run: m = 256, batch 1024
     gpu = device.type == "cuda"
     sizes = [(m, batch) for m in (16, 64, 256) for batch in (128, 1024)] if gpu else []
     sizes = sizes or [(16, 128), (64, 128)]
@@ -200,7 +200,7 @@ def _train_cases(device: torch.device, quick: bool, backends: list[str]):
 
 
 def _epoch_cases(device: torch.device, backends: list[str]):
-    """One epoch of the Figure 2 training run (goal 5): tanh, m = 64, 12,800 training
+    """One epoch of the Figure 2 training run: tanh, m = 64, 12,800 training
     sequences of length 100, batch 128 (100 steps), through ``training.train``.
     1000 epochs take 1000 times as long."""
     dataset = make_dataset(

@@ -1,10 +1,10 @@
-"""Tiny Triton kernels that run the engine's jit helpers alone (imported by tests only
+"""Tiny Triton kernels that run the Triton jit helpers alone (imported by tests only
 after ``pytest.importorskip("triton")``; Triton resolves names in module globals)."""
 
 import triton
 import triton.language as tl
 
-from curse_of_memory.kernels._triton_gpu import _sequence_start
+from curse_of_memory.kernels._triton_kernels import _sequence_start
 
 
 @triton.jit

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from curse_of_memory.kernels import BACKENDS, available_backends, euler_rnn_layer
 from curse_of_memory.kernels._buffers import HUGE_PAGE_THRESHOLD_BYTES, empty_output
-from curse_of_memory.kernels.layer import euler_rnn_layer
 from curse_of_memory.kernels.reference import euler_recurrence_reference
 from curse_of_memory.models import ContinuousRNN
 
@@ -79,13 +81,11 @@ def test_numba_layer_matches_reference(seed, activation, diagonal, dtype):
         assert error <= TOLERANCE[dtype], f"output/grad {index}: relative error {error:.2e}"
 
 
-@pytest.mark.parametrize("batch", [1, 16, 17, 33])
-def test_numba_layer_block_edges(batch):
-    """One sequence, exactly one block, one-past and a ragged third block (BLOCK = 16)."""
+@pytest.mark.parametrize("blocks", [0, 1, 1.07, 2.07])
+def test_numba_layer_block_edges(blocks):
+    """One sequence, exactly one block, one past it, and a ragged third block."""
     pytest.importorskip("numba")
-    from curse_of_memory.kernels._numba_layer import BLOCK
-
-    assert BLOCK == 16  # the batch sizes above are chosen around this block size
+    batch = max(1, round(blocks * BACKENDS["numba"].BLOCK_ROWS))
     generator = torch.Generator().manual_seed(batch)
     m = 6
     args = [
@@ -181,7 +181,7 @@ def test_layer_under_vmap_is_one_fused_call_and_matches_reference(
     assert sizes == [models]  # all six layers in one call
 
 
-def test_layer_under_vmap_of_forward_ad_falls_back_to_torch():
+def test_layer_under_vmap_of_forward_ad_falls_back_to_torch(backend_calls):
     """vmap over jvp (no fused rule for forward-mode AD) still gives exact derivatives."""
     generator = torch.Generator().manual_seed(8)
     x = torch.randn(4, 3, 5, 1, dtype=torch.float64, generator=generator)
@@ -197,6 +197,7 @@ def test_layer_under_vmap_of_forward_ad_falls_back_to_torch():
         return one
 
     got = torch.vmap(directional(euler_rnn_layer))(x)
+    assert backend_calls == ["reference.layer"]
     expected = torch.stack([directional(_reference_layer)(xk) for xk in x])
     assert _relative_error(got, expected) <= 1e-10
 
@@ -241,11 +242,12 @@ def test_layer_bad_input_raises(change, message):
         )
 
 
-def test_numba_grad_of_sum_reads_the_stride_zero_gradient_in_place():
+def test_numba_grad_of_sum_reads_the_stride_zero_gradient_in_place(record_calls):
     """``states.sum()`` sends a stride-0 gradient; the kernel reads it without a copy."""
     pytest.importorskip("numba")
-    from curse_of_memory.kernels import euler_recurrence
+    from curse_of_memory.kernels import _numba_kernels, euler_recurrence
 
+    strides = record_calls(_numba_kernels, "layer_backward", lambda grad_y, *rest: grad_y.strides)
     generator = torch.Generator().manual_seed(9)
     drive = torch.randn(3, 12, 4, dtype=torch.float64, generator=generator).requires_grad_(True)
     lam = -torch.rand(4, dtype=torch.float64, generator=generator).requires_grad_(True)
@@ -257,31 +259,74 @@ def test_numba_grad_of_sum_reads_the_stride_zero_gradient_in_place():
     )
     for got, want in zip(fast, slow, strict=True):
         assert _relative_error(got, want) <= 1e-12
+    assert len(strides) == 1 and all(stride == 0 for stride in strides[0])
 
 
+def _vm_flags(address: int) -> list[str]:
+    """VmFlags of the mapping of this process that contains ``address`` (/proc/self/smaps)."""
+    inside = False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            first = line.split(maxsplit=1)[0]
+            if "-" in first and not first.endswith(":"):  # a mapping's header line
+                low, high = (int(bound, 16) for bound in first.split("-"))
+                inside = low <= address < high
+            elif inside and first == "VmFlags:":
+                return line.split()[1:]
+    raise AssertionError(f"no mapping contains address {address:#x}")
+
+
+@pytest.mark.skipif(
+    not os.path.exists("/sys/kernel/mm/transparent_hugepage/enabled"),
+    reason="transparent huge pages are a Linux feature this kernel lacks",
+)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_empty_output_large_and_small(dtype):
+def test_large_outputs_are_advised_for_huge_pages(dtype):
+    """Outputs of at least HUGE_PAGE_THRESHOLD_BYTES come from a mapping advised for huge
+    pages (VmFlags "hg"): a silent fallback to an ordinary allocation fails here."""
     itemsize = torch.empty((), dtype=dtype).element_size()
     count = HUGE_PAGE_THRESHOLD_BYTES // itemsize + 3
     large = empty_output((count,), dtype)
+    assert large.shape == (count,) and large.dtype == dtype and large.is_contiguous()
+    assert "hg" in _vm_flags(large.data_ptr())
+    large.fill_(2.5)  # writable, every element
+    assert float(large.sum()) == 2.5 * count
     small = empty_output((5, 2), dtype)
-    for tensor, shape in ((large, (count,)), (small, (5, 2))):
-        assert tensor.shape == shape and tensor.dtype == dtype and tensor.is_contiguous()
-        tensor.fill_(2.5)  # writable, every element
-        assert float(tensor.sum()) == 2.5 * tensor.numel()
+    assert small.shape == (5, 2) and small.dtype == dtype and small.is_contiguous()
 
 
-def test_layer_without_grad_keeps_no_states(record_calls):
+def test_layer_without_grad_keeps_no_states(numba_kernel_calls):
     """Under no_grad the kernel writes the outputs only (states/sigma' arrays are empty)."""
-    pytest.importorskip("numba")
-    from curse_of_memory.kernels import _numba_layer
-
-    # the last two arguments are the states and sigma' arrays
-    stored = record_calls(_numba_layer, "layer_forward", lambda *a: (a[-2].size, a[-1].size))
     model = ContinuousRNN(5, structure="dense", parametrization="direct").double()
     x = torch.randn(4, 6, 1, dtype=torch.float64)
     with torch.no_grad():
         y = model(x)
+    assert [(call["states"], call["derivative"]) for call in numba_kernel_calls] == [(0, 0)]
     expected = model.readout(model.hidden_states(x))
-    assert stored == [(0, 0)]
     assert _relative_error(y, expected) <= 1e-12
+
+
+@pytest.mark.parametrize("backend", ["auto", "reference", "scan"])
+def test_layer_checks_finiteness_once_per_forward(record_calls, backend):
+    from curse_of_memory.kernels import _checks
+
+    checks = record_calls(_checks, "first_non_finite", lambda named: sorted(named))
+    args, dt = _random_layer(5, True, torch.float64)
+    euler_rnn_layer(*args, dt, "linear", backend)
+    assert checks == [
+        sorted(["x", "input_weight", "input_bias", "recurrent", "readout", "readout_bias"])
+    ]
+
+
+@pytest.mark.parametrize("backend", ["reference", "scan", "numba"])
+def test_layer_without_biases_matches_reference_on_every_backend(backend):
+    if backend not in available_backends():
+        pytest.skip(f"{backend} is not available")
+    args, dt = _random_layer(6, True, torch.float64, with_bias=False)
+    upstream = torch.randn(
+        args[0].shape[0], args[0].shape[1], args[4].shape[0], dtype=torch.float64
+    )
+    got = _outputs_and_grads(lambda *a: euler_rnn_layer(*a, dt, "linear", backend), args, upstream)
+    want = _outputs_and_grads(lambda *a: _reference_layer(*a, dt, "linear"), args, upstream)
+    for value, expected in zip(got, want, strict=True):
+        assert _relative_error(value, expected) <= 1e-10

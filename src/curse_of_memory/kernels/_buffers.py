@@ -1,14 +1,12 @@
 """Arrays for the compiled kernels: outputs (large ones on transparent huge pages) and
 numpy views of torch inputs.
 
-A fresh multi-megabyte tensor is page-faulted in 4 KiB at a time on its first write.
-On the 2-core CPU VM this costs more than the kernel that fills it: writing the
-``(16, 10000, 32)`` float64 states of a linear recurrence took 20.5 ms into a fresh
-``torch.empty`` buffer, 11.3 ms into a fresh buffer advised for huge pages
-(``madvise(MADV_HUGEPAGE)``, 2 MiB pages) and 6.7 ms into a reused one. Linux only;
-elsewhere, and below :data:`HUGE_PAGE_THRESHOLD_BYTES`, plain ``torch.empty`` is used.
-The memory is returned when the tensor is freed (the mapping is owned by the numpy
-array that the tensor shares memory with).
+A fresh multi-megabyte tensor is page-faulted in 4 KiB at a time on its first write,
+which can cost more than the kernel that fills it (BENCHMARKS.md, linear recurrence).
+Outputs of at least :data:`HUGE_PAGE_THRESHOLD_BYTES` are therefore mapped with
+``madvise(MADV_HUGEPAGE)`` (2 MiB pages); on other systems, and for smaller outputs,
+plain ``torch.empty`` is used. The memory is returned when the tensor is freed (the
+mapping is owned by the numpy array that the tensor shares memory with).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A tanh that numba can vectorise, in the precision of its argument.
 
-numba calls libm for ``np.tanh``, one element at a time (~40 ns here); inside the
-recurrence kernels that was most of the forward pass. ``fast_tanh`` uses only
+numba calls libm for ``np.tanh``, one element at a time; inside the recurrence
+kernels that was most of the forward pass. ``fast_tanh`` uses only
 +, *, one division and min/max, so LLVM turns loops over it into SIMD code:
 
     tanh(z) = tanh(2^s y),  y = clamp(z) / 2^s,
@@ -14,8 +14,8 @@ so only one division is needed. The doubling map has relative condition number
 <= 1, so rounding errors do not grow; the result is clipped to [-1, 1] (rounding
 could otherwise give 1 + ulp near saturation). Constants (the convergent's depth, s and the
 clamp) are chosen per precision from a 40-digit comparison with tanh on a grid of
-4001 points over the clamp range (see ``tests/test_kernels.py`` for the float32 and
-float64 accuracy checks):
+4001 points over the clamp range (see ``tests/test_numba_math.py`` for the float32
+and float64 accuracy checks):
 
 * float32: depth 5 (degrees 2/2 in y^2), s = 2, clamp 10 (tanh(10) rounds to 1 in
   float32); truncation error 1.1e-9, well below float32 rounding;

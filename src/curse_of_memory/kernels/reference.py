@@ -1,10 +1,9 @@
 """Reference implementation of the forward-Euler RNN recurrence (plain torch loop).
 
 This is the ground truth every fast path (fused CPU, GPU, parallel scan) is
-checked against. It follows the official code's discrete form (SPEC 5,
-"Discrete forms"): h_0 = 0 and
+checked against. It follows the discrete form of the official code: h_0 = 0 and
 
-    h_{k+1} = h_k + dt * sigma(W h_k + drive_k),   k = 0..T-1          (SPEC eq 3, Euler)
+    h_{k+1} = h_k + dt * sigma(W h_k + drive_k),   k = 0..T-1          (paper eq 3, Euler)
 
 with drive_k = U x_k + b precomputed, and the outputs are h_1..h_T, so the
 output at step k already contains the input x_k.
@@ -84,7 +83,7 @@ def euler_recurrence_reference_models(
     diagonal = recurrent.dim() == 2
     states = []
     for drive_k in drive.unbind(2):  # unbind: see euler_recurrence_reference
-        # SPEC eq 3 (Euler): W_k h for every model k, batched
+        # paper eq 3 (Euler): W_k h for every model k, batched
         coupled = h * recurrent[:, None, :] if diagonal else h @ recurrent.transpose(1, 2)
         h = h + dt * sigma(coupled + drive_k)
         states.append(h)

@@ -67,8 +67,7 @@ from curse_of_memory._validation import (
     check_positive_float,
     check_positive_int,
 )
-from curse_of_memory.kernels import ACTIVATIONS, BACKENDS, euler_recurrence
-from curse_of_memory.kernels.layer import euler_rnn_layer
+from curse_of_memory.kernels import ACTIVATIONS, BACKEND_CHOICES, euler_recurrence, euler_rnn_layer
 from curse_of_memory.models._common import check_flag, check_model_input
 from curse_of_memory.models.orthogonal import (
     HouseholderOrthogonal,
@@ -109,7 +108,7 @@ class ContinuousRNN(nn.Module):
     dt: Euler step (> 0).
     bias: include the drive bias b (SPEC eq 3). ``False`` gives b = 0.
     readout_bias: add a bias to the readout ``y = c^T h + d``.
-    backend: recurrence backend, one of :data:`curse_of_memory.kernels.BACKENDS`.
+    backend: recurrence backend, ``"auto"`` or a name in :data:`curse_of_memory.kernels.BACKENDS`.
     inverse_a, inverse_b: constants a > 0, b >= 0 of the ``inverse`` map.
     init_decay_range: ``(r_min, r_max)``, initial ``|lambda|`` are log-uniform in it.
 
@@ -148,7 +147,7 @@ class ContinuousRNN(nn.Module):
         self.dt = check_positive_float("dt", dt)
         self.bias = check_flag("bias", bias)
         self.readout_bias = check_flag("readout_bias", readout_bias)
-        self.backend = check_choice("backend", backend, BACKENDS)
+        self.backend = check_choice("backend", backend, BACKEND_CHOICES)
         self.inverse_a = check_positive_float("inverse_a", inverse_a)
         self.inverse_b = check_finite_float("inverse_b", inverse_b)
         if self.inverse_b < 0:
@@ -257,18 +256,23 @@ class ContinuousRNN(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Outputs ``y_k = c^T h_{k+1} (+ d)``, ``(batch, T, output_size)`` (SPEC eq 3).
+        """Outputs ``(batch, T, output_size)`` for inputs ``x`` ``(batch, T, input_size)``.
 
-        Runs as one fused layer on CPU (numba); equal to ``readout(hidden_states(x))``.
+        Definition (paper eq 3, Euler; the reference every backend is tested against)::
+
+            y = self.readout(self.hidden_states(x))  # (B, T, d) -> (B, T, m) -> (B, T, out)
+
+        Computed by one call of :func:`curse_of_memory.kernels.euler_rnn_layer`, which
+        on CPU fuses input map, recurrence and readout into one compiled loop (speed only).
         """
         x = check_model_input(x, self.input_size, self)
         return euler_rnn_layer(
             x,
-            self.input_kernel.weight,
-            self.input_kernel.bias,
-            self._recurrent_for_kernel(),
-            self.readout.weight,
-            self.readout.bias,
+            self.input_kernel.weight,  # (m, d) U
+            self.input_kernel.bias,  # (m,) b or None
+            self._recurrent_for_kernel(),  # (m,) diagonal of W or (m, m) W
+            self.readout.weight,  # (out, m) c^T
+            self.readout.bias,  # (out,) or None
             self.dt,
             self.activation,
             self.backend,

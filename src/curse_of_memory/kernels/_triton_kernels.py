@@ -1,13 +1,12 @@
-"""Fused GPU engine (Triton) for the Euler recurrence and its BPTT adjoint.
+"""Triton kernels (GPU) for the Euler recurrence and its adjoint, and their launchers.
 
 One program per sequence (K * B programs); the hidden state (padded to a power of
 two) lives in registers and the loop over time runs inside the kernel:
 
-    h_{k+1} = h_k + dt * sigma(W h_k + drive_k),   h_0 = 0          (SPEC eq 3, Euler)
+    h_{k+1} = h_k + dt * sigma(W h_k + drive_k),   h_0 = 0          (paper eq 3, Euler)
 
 Dense W is held as one (M, M) register tile, so this suits the widths used here
-(m up to ~128). Activation codes as in :mod:`._numba_cpu`. The logic is tested on
-CPU under ``TRITON_INTERPRET=1``; GPU timings are listed in BENCHMARKS.md.
+(m up to ~128). The logic is tested on CPU under ``TRITON_INTERPRET=1``.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ import torch
 import triton
 import triton.language as tl
 
-ACTIVATION_CODES = {"linear": 0, "tanh": 1, "hardtanh": 2, "relu": 3}
+from curse_of_memory.kernels.activations import ACTIVATION_CODES
 
 
 @triton.jit

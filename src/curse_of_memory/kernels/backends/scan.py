@@ -1,11 +1,11 @@
-"""Parallel (chunked) scan for the *linear, diagonal* Euler recurrence (backend ``"scan"``).
+"""Backend ``"scan"``: chunked parallel scan, for the *linear, diagonal* recurrence only.
 
-With sigma = identity and W = diag(lambda) the Euler step (SPEC eq 3) is a linear
+With sigma = identity and W = diag(lambda) the Euler step (paper eq 3) is a linear
 recurrence per channel,
 
     h_{k+1} = a h_k + dt drive_k,    a = 1 + dt lambda,    h_0 = 0,
 
-i.e. a causal convolution h_{k+1} = dt sum_{j<=k} a^{k-j} drive_j. We evaluate it
+i.e. a causal convolution h_{k+1} = dt sum_{j<=k} a^{k-j} drive_j. It is evaluated
 without a length-T sequential loop:
 
 1. split time into C chunks of length L ~ sqrt(T) and solve every chunk from a
@@ -19,8 +19,7 @@ reference loop). Only powers a^n with 0 <= n <= L appear, never a^{-n}, so
 a = 0 or a < 0 are fine. Within a chunk the arithmetic is the sequential loop's;
 for |a| <= 1 every power is bounded by 1, so the result is as accurate as the
 sequential loop (no FFT round-off spread over the whole sequence). For |a| > 1 the
-recurrence itself grows like |a|^T; ``backend="auto"`` then uses the sequential
-(compiled) path instead, see :func:`scan_is_stable`.
+recurrence itself grows like |a|^T; ``backend="auto"`` then declines the scan.
 
 The backward pass is the same scan run backwards in time (the adjoint of a linear
 recurrence is a linear recurrence with the same coefficient).
@@ -33,8 +32,31 @@ import math
 import torch
 from torch.autograd.function import once_differentiable
 
+from curse_of_memory.kernels._gradients import diagonal_weight_gradient
+from curse_of_memory.kernels.backends.base import Call, composed_layer
 
-def scan_is_stable(recurrent: torch.Tensor, dt: float) -> bool:
+
+def unavailable() -> str | None:
+    """Always available (plain torch)."""
+    return None
+
+
+def refusal(call: Call, automatic: bool) -> str | None:
+    """Needs a linear activation, diagonal W and no transform; under ``auto`` also
+    ``|1 + dt lambda| <= 1`` (the powers a^n stay bounded)."""
+    if call.activation != "linear" or not call.diagonal:
+        return (
+            "needs activation='linear' and a diagonal recurrent (m,) / (K, m); got "
+            f"activation={call.activation!r} and recurrent of shape {tuple(call.recurrent.shape)}"
+        )
+    if call.transform != "none":
+        return "has no rule for torch.vmap, jvp, forward-mode AD or torch.func.grad"
+    if automatic and not is_stable(call.recurrent, call.dt):
+        return "some |1 + dt lambda| > 1: the sequential loops are more accurate when it grows"
+    return None
+
+
+def is_stable(recurrent: torch.Tensor, dt: float) -> bool:
     """True when every per-channel coefficient satisfies ``|1 + dt lambda| <= 1``."""
     return bool((1.0 + dt * recurrent.detach()).abs().max() <= 1.0)
 
@@ -79,12 +101,7 @@ def _linear_scan(coeff: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
     return out[:, :, :length]
 
 
-def _previous_states(states: torch.Tensor) -> torch.Tensor:
-    """``(K, B, T, m)`` states h_0..h_{T-1} (h_0 = 0) from h_1..h_T."""
-    return torch.cat([torch.zeros_like(states[:, :, :1]), states[:, :, :-1]], dim=2)
-
-
-class ScanEulerRecurrence(torch.autograd.Function):
+class _ScanEulerRecurrence(torch.autograd.Function):
     """Linear diagonal Euler recurrence for K models by chunked scan.
 
     ``apply(drive, recurrent, dt)`` with ``drive`` ``(K, B, T, m)`` and ``recurrent``
@@ -92,7 +109,7 @@ class ScanEulerRecurrence(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, drive, recurrent, dt):  # noqa: D102
+    def forward(ctx, drive, recurrent, dt):
         coeff = 1.0 + dt * recurrent.detach()  # (K, m)
         states = _linear_scan(coeff, dt * drive.detach())
         ctx.save_for_backward(states, coeff)
@@ -101,18 +118,22 @@ class ScanEulerRecurrence(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_states):  # noqa: D102
+    def backward(ctx, grad_states):
         states, coeff = ctx.saved_tensors
-        dt = ctx.dt
-        # adjoint: s_k = grad_k + a s_{k+1}, run backwards in time
-        adjoint = _linear_scan(coeff, grad_states.flip(2)).flip(2)  # dL/dh_{k+1} (total)
-        grad_drive = dt * adjoint if ctx.needs_input_grad[0] else None
+        # adjoint: s_k = grad_k + a s_{k+1}, run backwards in time; delta_k = dt s_k
+        delta = ctx.dt * _linear_scan(coeff, grad_states.flip(2)).flip(2)
+        grad_drive = delta if ctx.needs_input_grad[0] else None
         grad_recurrent = None
         if ctx.needs_input_grad[1]:
-            grad_recurrent = dt * (adjoint * _previous_states(states)).sum(dim=(1, 2))
+            grad_recurrent = diagonal_weight_gradient(delta, states)
         return grad_drive, grad_recurrent, None
 
 
-def scan_euler_recurrence(drive: torch.Tensor, recurrent: torch.Tensor, dt: float) -> torch.Tensor:
-    """K-model linear diagonal Euler recurrence by chunked scan (inputs already validated)."""
-    return ScanEulerRecurrence.apply(drive, recurrent, dt)
+def recurrence(
+    drive: torch.Tensor, recurrent: torch.Tensor, dt: float, activation: str
+) -> torch.Tensor:
+    """``(K, B, T, m)`` states of the linear diagonal recurrence (``activation`` is linear)."""
+    return _ScanEulerRecurrence.apply(drive, recurrent, dt)
+
+
+layer = composed_layer(recurrence)
