@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from curse_of_memory.experiments import fig1, fig4
+from curse_of_memory.experiments import appj, fig1, fig4, fig10, fig11, gated_sup
 
 EXPERIMENTS: dict[str, ModuleType] = {
     "fig1": fig1,
     "fig4": fig4,
+    "fig10": fig10,
+    "fig11": fig11,
+    "appJ": appj,
+    "gated_sup": gated_sup,
 }
