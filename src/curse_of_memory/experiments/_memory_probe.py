@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from curse_of_memory._validation import check_choice
 from curse_of_memory.analysis.decay import DecayFit, fit_decay
 from curse_of_memory.analysis.memory import MemoryFunction, memory_function
 
@@ -74,6 +75,16 @@ def check_bound(name: str, value: Any) -> float:
             f"{name} must be >= {PROBE_SCALES[0]} (smallest probed amplitude), got {value!r}"
         )
     return bound
+
+
+def check_names(name: str, values: Sequence[str], choices: Sequence[str]) -> tuple[str, ...]:
+    """A non-empty tuple of names, each one of ``choices``."""
+    values = tuple(values)
+    if not values:
+        raise ValueError(f"{name} must name at least one of {', '.join(choices)}")
+    for value in values:
+        check_choice(name, value, choices)
+    return values
 
 
 def median_band(curves: Sequence[Sequence[float]], low: float = 10.0, high: float = 90.0) -> dict:

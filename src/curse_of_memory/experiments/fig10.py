@@ -37,6 +37,7 @@ from curse_of_memory._validation import (
 from curse_of_memory.experiments._claims import Claim
 from curse_of_memory.experiments._memory_probe import (
     check_bound,
+    check_names,
     envelope_horizon,
     fit_law,
     loglog_band,
@@ -81,11 +82,7 @@ class Config:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        self.architectures = tuple(self.architectures)
-        if not self.architectures:
-            raise ValueError(f"architectures must name at least one of {', '.join(ARCHITECTURES)}")
-        for name in self.architectures:
-            check_choice("architecture", name, ARCHITECTURES)
+        self.architectures = check_names("architectures", self.architectures, tuple(ARCHITECTURES))
         self.rnn_layers = _check_layers("rnn_layers", self.rnn_layers)
         self.s4d_layers = _check_layers("s4d_layers", self.s4d_layers)
         check_positive_int("seeds", self.seeds)

@@ -33,11 +33,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from curse_of_memory._validation import check_choice, check_nonnegative_int, check_positive_int
+from curse_of_memory._validation import check_nonnegative_int, check_positive_int
 from curse_of_memory.experiments._claims import Claim
 from curse_of_memory.experiments._memory_probe import (
     bound_label,
     check_bound,
+    check_names,
     fit_law,
     loglog_band,
     measure_memory,
@@ -70,11 +71,7 @@ class Config:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        self.architectures = tuple(self.architectures)
-        if not self.architectures:
-            raise ValueError(f"architectures must name at least one of {', '.join(ARCHITECTURES)}")
-        for name in self.architectures:
-            check_choice("architecture", name, ARCHITECTURES)
+        self.architectures = check_names("architectures", self.architectures, tuple(ARCHITECTURES))
         self.bounds = tuple(check_bound("bound", b) for b in self.bounds)
         if sorted(set(self.bounds)) != list(self.bounds):
             raise ValueError(f"bounds must be strictly increasing, got {self.bounds}")
