@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from curse_of_memory.analysis import perturbation_error
+from curse_of_memory.analysis import mse_loss, perturbation_error
 from curse_of_memory.kernels import euler_recurrence_batched_models
 from curse_of_memory.models import ContinuousRNN
 
@@ -118,7 +118,8 @@ def perturbation_cases(device: torch.device, quick: bool) -> Iterator[Case]:
                 target = model(x)
 
             def curve() -> None:
-                perturbation_error(model, x, target, betas, samples=samples, vectorize=vectorize)
+                loss = mse_loss(x, target)
+                perturbation_error(model, loss, betas, samples=samples, vectorize=vectorize)
 
             return curve
 

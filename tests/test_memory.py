@@ -1,7 +1,8 @@
-"""Memory functions against closed forms (SPEC eqs 6-7, 121-122, 128-129)."""
+"""Memory functions against closed forms (paper eqs 6-7, 121-122, 128-129)."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -9,7 +10,6 @@ import pytest
 import torch
 
 from curse_of_memory.analysis import MemoryFunction, memory_function
-from curse_of_memory.analysis.memory import DEFAULT_SCALES
 from curse_of_memory.targets.linear import LinearFunctional
 
 KINDS = ("heaviside", "impulse", "reversed")
@@ -166,17 +166,20 @@ def test_linear_layer_with_bias_and_one_step_lag():
 
 
 def test_x_plus_one_normalization_on_linear_map():
-    # At scale s a linear map gives s |rho|_1 / (s + 1): increasing in s, so the
-    # estimate is |rho|_1 * s_max / (s_max + 1) and the small-s limit contributes 0.
+    # At amplitude s a linear map gives s |rho|_1 / (s + 1), increasing in s: the
+    # supremum over 0 < s <= X is |rho|_1 X / (X + 1), attained at s = X; unbounded,
+    # it is |rho|_1, approached as s -> infinity (the search stops within tolerance).
     length, dt = 50, 0.1
     lf = LinearFunctional(_three_kernels, input_dim=3)
     rho_l1 = np.abs(_three_kernels(np.arange(length) * dt)).sum(1)
-    s_max = max(DEFAULT_SCALES)
-    mf = memory_function(lf, length, dt, normalization="x+1")
-    np.testing.assert_allclose(mf.values, rho_l1 * s_max / (s_max + 1), rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(mf.maximizer_scale, s_max)
-    unit = memory_function(lf, length, dt, normalization="x+1", scales=(0.5, 1.0))
-    np.testing.assert_allclose(unit.values, rho_l1 / 2, rtol=1e-9, atol=1e-12)
+    for bound in (1.0, 4.0):
+        mf = memory_function(lf, length, dt, normalization="x+1", input_bound=bound)
+        np.testing.assert_allclose(mf.values, rho_l1 * bound / (bound + 1), rtol=1e-9)
+        np.testing.assert_allclose(mf.maximizer_scale, bound)
+    free = memory_function(lf, length, dt, normalization="x+1", input_bound=math.inf)
+    assert free.converged and free.tolerance == 1e-3
+    assert np.all(free.values <= rho_l1 * (1 + 1e-12))
+    assert np.all(free.values >= rho_l1 * (1 - 1e-3))
 
 
 def test_saturating_model_attains_the_small_amplitude_limit():
@@ -189,21 +192,40 @@ def test_saturating_model_attains_the_small_amplitude_limit():
     assert mf.meta["linear_response_method"] == "forward-ad"
 
 
-def test_cubic_model_scale_search_matches_closed_form():
-    # y = z + z^3, z_k = s Z_k with Z_k = dt sum_{j<=k} rho_j (Heaviside, d = 1):
-    # the ratio grows with s, so the estimate is the largest grid scale's value.
-    dt, length, scales = 0.2, 40, (0.5, 1.0, 2.0)
+@pytest.mark.parametrize("bound", [1.0, 2.5])
+def test_cubic_model_supremum_is_at_the_bound(bound):
+    # y = z + z^3, z_k = s Z_k with Z_k = dt sum_{j<=k} rho_j (Heaviside, d = 1, Z
+    # increasing): the ratio s^-1 |y_k - y_{k-1}| / dt grows with s, so the supremum
+    # over 0 < s <= X is its value at s = X.
+    dt, length = 0.2, 40
     lf = LinearFunctional(lambda t: np.exp(-t))
     rho = np.exp(-np.arange(length) * dt)
     big_z = dt * np.cumsum(rho)
     prev = np.concatenate([[0.0], big_z[:-1]])
-    candidates = [np.abs(rho)]  # s -> 0 limit
-    for s in scales:
-        candidates.append(np.abs(s * (big_z - prev) + s**3 * (big_z**3 - prev**3)) / (dt * s))
+    expected = (bound * (big_z - prev) + bound**3 * (big_z**3 - prev**3)) / (dt * bound)
     mf = memory_function(
-        lambda x: lf(x, dt) + lf(x, dt) ** 3, length, dt, input_dim=1, scales=scales
+        lambda x: lf(x, dt) + lf(x, dt) ** 3, length, dt, input_dim=1, input_bound=bound
     )
-    np.testing.assert_allclose(mf.values, np.max(candidates, axis=0), rtol=1e-10)
+    np.testing.assert_allclose(mf.values, expected, rtol=1e-10)
+    np.testing.assert_allclose(mf.maximizer_scale, bound)
+    assert mf.input_bound == bound and mf.converged
+
+
+def test_unbounded_supremum_that_keeps_growing_is_flagged():
+    # The cubic map's ratio grows without bound: the unrestricted supremum is infinite.
+    dt = 0.2
+    lf = LinearFunctional(lambda t: np.exp(-t))
+    with pytest.warns(RuntimeWarning, match="still grows"):
+        mf = memory_function(
+            lambda x: lf(x, dt) + lf(x, dt) ** 3, 10, dt, input_dim=1, input_bound=math.inf
+        )
+    assert not mf.converged and "not converged" in mf.describe()
+
+
+def test_starting_grid_only_is_not_converged():
+    mf = memory_function(LinearFunctional(np.exp), 5, 0.1, max_refinements=0, scales=(0.5, 1.0))
+    assert not mf.converged
+    assert mf.meta["initial_amplitudes"] == [0.5, 1.0]
 
 
 def test_float32_evaluation_and_batch_first_false_rnn():
@@ -219,11 +241,25 @@ def test_float32_evaluation_and_batch_first_false_rnn():
     assert rnn.weight_hh_l0.dtype == torch.float32  # the caller's model is untouched
 
 
-def test_to_dict_round_trip():
-    mf = memory_function(LinearFunctional(np.exp), 5, 0.1, kind="impulse")
-    back = MemoryFunction.from_dict(mf.to_dict())
+@pytest.mark.parametrize("bound", [1.0, 0.25, math.inf])
+def test_to_dict_round_trip(bound):
+    mf = memory_function(LinearFunctional(np.exp), 5, 0.1, kind="impulse", input_bound=bound)
+    data = mf.to_dict()
+    json.dumps(data, allow_nan=False)  # plain JSON: an unbounded sup is written as null
+    back = MemoryFunction.from_dict(data)
     np.testing.assert_array_equal(back.values, mf.values)
     assert back.kind == "impulse" and back.dt == 0.1
+    assert back.input_bound == bound and back.tolerance == mf.tolerance
+    assert back.describe() == mf.describe()
+
+
+def test_describe_states_the_bound_and_normalization():
+    lf = LinearFunctional(np.exp)
+    assert memory_function(lf, 5, 0.1).describe() == (
+        "Heaviside inputs, sup over 0 < |x|_inf <= 1, normalised by |x|_inf"
+    )
+    free = memory_function(lf, 5, 0.1, input_bound=math.inf, normalization="x+1")
+    assert free.describe() == "Heaviside inputs, sup over 0 < |x|_inf, normalised by |x|_inf + 1"
 
 
 @pytest.mark.parametrize(
@@ -252,6 +288,15 @@ def test_non_causal_model_raises(model):
         ({"normalization": "x+2"}, ValueError, "normalization"),
         ({"scales": ()}, ValueError, "scales"),
         ({"scales": (1.0, -1.0)}, ValueError, "scales"),
+        ({"scales": (0.5, 2.0)}, ValueError, r"scales must lie in \(0, input_bound=1\]"),
+        ({"input_bound": 0.0}, ValueError, "input_bound"),
+        ({"input_bound": -1.0}, ValueError, "input_bound"),
+        ({"input_bound": math.nan}, ValueError, "input_bound"),
+        ({"input_bound": "big"}, TypeError, "input_bound"),
+        ({"tolerance": 0.0}, ValueError, "tolerance"),
+        ({"tolerance": 0.5}, ValueError, r"tolerance must be in \(0, 0.1\]"),
+        ({"max_refinements": -1}, ValueError, "max_refinements"),
+        ({"n_starts": 0}, ValueError, "n_starts"),
         ({"burn_in": 0}, ValueError, "burn_in"),
         ({"dtype": torch.float16}, ValueError, "dtype"),
         ({"input_dim": 2}, ValueError, "input_dim=2"),

@@ -1,4 +1,4 @@
-"""Tests for curse_of_memory.analysis.perturbation (perturbation error E_m(beta), SPEC eq 11)."""
+"""Tests for curse_of_memory.analysis.perturbation (perturbation error E_m(beta), paper eq 11)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,15 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from curse_of_memory.analysis.perturbation import paper_betas, perturbation_error
+from curse_of_memory.analysis.perturbation import (
+    custom_loss,
+    impulse_response_loss,
+    mse_loss,
+    paper_betas,
+    perturbation_error,
+    sobolev_loss,
+    twe_mse_loss,
+)
 from curse_of_memory.models import ContinuousRNN
 from curse_of_memory.targets.linear import LinearFunctional
 
@@ -136,7 +144,12 @@ def _reference_noise(model: nn.Module, beta: float, norm: str, gen: torch.Genera
     for name, p in params:
         block = xi[start : start + p.numel()].reshape(p.shape).numpy()
         start += p.numel()
-        if norm == "inf":
+        # paper norm of a diagonal W = diag(w): spectral norm of diag(delta) = max |delta_i|
+        diagonal = name.endswith("eigenvalues.original") and getattr(model, "structure", "") in (
+            "diagonal",
+            "symmetric",
+        )
+        if norm == "inf" or diagonal:
             size = np.abs(block).max()
         elif block.ndim >= 2:
             size = np.linalg.norm(block.reshape(block.shape[0], -1), ord=2)  # spectral
@@ -206,7 +219,7 @@ def _sequential_problem():
 
 def test_beta_zero_is_exactly_the_unperturbed_loss():
     model, x, y = _sequential_problem()
-    curve = perturbation_error(model, x, y, [0.0, 0.1, 1.0], samples=3)
+    curve = perturbation_error(model, mse_loss(x, y), [0.0, 0.1, 1.0], samples=3)
     with torch.no_grad():
         expected = float(((model(x) - y) ** 2).mean())
     assert np.all(curve.sample_errors[0] == expected)
@@ -218,7 +231,7 @@ def test_beta_zero_is_exactly_the_unperturbed_loss():
 def test_errors_are_running_max_and_non_decreasing():
     model, x, y = _sequential_problem()
     betas = [0.0, 1e-3, 1e-2, 0.1, 0.3, 1.0, 3.0]
-    curve = perturbation_error(model, x, y, betas, samples=4, seed=3)
+    curve = perturbation_error(model, mse_loss(x, y), betas, samples=4, seed=3)
     assert np.all(np.diff(curve.errors) >= 0)
     for i in range(len(betas)):
         assert curve.errors[i] == curve.sample_errors[: i + 1].max()
@@ -228,9 +241,9 @@ def test_errors_are_running_max_and_non_decreasing():
 def test_seed_reproducibility():
     model, x, y = _sequential_problem()
     betas = [0.0, 0.1, 1.0]
-    a = perturbation_error(model, x, y, betas, samples=3, seed=7)
-    b = perturbation_error(model, x, y, betas, samples=3, seed=7)
-    c = perturbation_error(model, x, y, betas, samples=3, seed=8)
+    a = perturbation_error(model, mse_loss(x, y), betas, samples=3, seed=7)
+    b = perturbation_error(model, mse_loss(x, y), betas, samples=3, seed=7)
+    c = perturbation_error(model, mse_loss(x, y), betas, samples=3, seed=8)
     np.testing.assert_array_equal(a.sample_errors, b.sample_errors)
     assert not np.any(a.sample_errors[1:] == c.sample_errors[1:])
 
@@ -244,12 +257,14 @@ def test_batched_evaluation_equals_reference_loop(name, norm):
     state = copy.deepcopy(model.state_dict())
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the batched path must not fall back
-        curve = perturbation_error(model, x, y, betas, samples=samples, seed=seed, norm=norm)
+        curve = perturbation_error(
+            model, mse_loss(x, y), betas, samples=samples, seed=seed, norm=norm
+        )
         chunked = perturbation_error(
-            model, x, y, betas, samples=samples, seed=seed, norm=norm, chunk_size=2
+            model, mse_loss(x, y), betas, samples=samples, seed=seed, norm=norm, chunk_size=2
         )
         looped = perturbation_error(
-            model, x, y, betas, samples=samples, seed=seed, norm=norm, vectorize=False
+            model, mse_loss(x, y), betas, samples=samples, seed=seed, norm=norm, vectorize=False
         )
     assert curve.meta["evaluation"] == "vmap" and looped.meta["evaluation"] == "loop"
     expected = _reference_sample_errors(model, x, y, betas, samples, seed, norm)
@@ -264,7 +279,7 @@ def test_loop_fallback_warns_and_matches_reference():
     model = ItemModel().double()
     x, y = _randn(3, 4, 2, seed=6), _randn(3, 4, 3, seed=7)
     with pytest.warns(RuntimeWarning, match="falling back to a slower loop"):
-        curve = perturbation_error(model, x, y, [0.0, 0.2], samples=3, seed=1)
+        curve = perturbation_error(model, mse_loss(x, y), [0.0, 0.2], samples=3, seed=1)
     assert curve.meta["evaluation"] == "loop"
     expected = _reference_sample_errors(model, x, y, [0.0, 0.2], 3, 1, "inf")
     np.testing.assert_allclose(curve.sample_errors, expected, rtol=1e-12)
@@ -296,7 +311,9 @@ def _matrix_norm_loss(kind):
 def test_noise_has_exactly_the_requested_norm(norm, kind):
     probe, loss = _matrix_norm_loss(kind)
     betas = np.array([0.0, 1e-3, 0.25, 7.0])
-    curve = perturbation_error(probe, _randn(1, 1, 1), None, betas, samples=3, norm=norm, loss=loss)
+    curve = perturbation_error(
+        probe, custom_loss(loss, _randn(1, 1, 1)), betas, samples=3, norm=norm
+    )
     assert curve.sample_errors[0] == pytest.approx([0, 0, 0], abs=1e-15)
     np.testing.assert_allclose(
         curve.sample_errors[1:], np.repeat(betas[1:, None], 3, axis=1), rtol=1e-12
@@ -310,9 +327,9 @@ def test_stable_parametrization_stays_stable_under_huge_perturbations():
     betas = [0.0, 1.0, 10.0, 100.0, 1000.0]
     # |decay| <= 1 gives |y_k| <= sum_j |x_j|: a bound on the MSE for ANY raw weights.
     bound = float(((x.abs().sum(dim=1, keepdim=True) + y.abs()) ** 2).mean())
-    stable = perturbation_error(DecayModel(6, stable=True), x, y, betas, samples=5)
+    stable = perturbation_error(DecayModel(6, stable=True), mse_loss(x, y), betas, samples=5)
     assert np.all(np.isfinite(stable.errors)) and stable.errors[-1] <= bound
-    unstable = perturbation_error(DecayModel(6, stable=False), x, y, betas, samples=5)
+    unstable = perturbation_error(DecayModel(6, stable=False), mse_loss(x, y), betas, samples=5)
     assert unstable.errors[0] == pytest.approx(stable.errors[0], rel=1e-12)  # same model at 0
     assert unstable.errors[-2] > 1e6 * bound  # raw rate +100: exp(100)^k explodes
     # raw rate ~ +1000: exp overflows, inf * 0 gives a NaN loss, which is recorded as +inf
@@ -325,9 +342,9 @@ def test_stable_parametrization_stays_stable_under_huge_perturbations():
 
 def test_progress_bar_is_shown_on_request(capsys):
     model, x, y = _sequential_problem()
-    perturbation_error(model, x, y, [0.0, 0.1], samples=4, chunk_size=2, progress=True)
+    perturbation_error(model, mse_loss(x, y), [0.0, 0.1], samples=4, chunk_size=2, progress=True)
     assert "perturbation" in capsys.readouterr().err
-    perturbation_error(model, x, y, [0.0, 0.1], samples=4, chunk_size=2)
+    perturbation_error(model, mse_loss(x, y), [0.0, 0.1], samples=4, chunk_size=2)
     assert capsys.readouterr().err == ""
 
 
@@ -348,8 +365,10 @@ def test_adversarial_reaches_the_analytic_sup_under_the_inf_norm():
     model, x, y, r = _linear_problem()
     betas = np.array([0.0, 0.05, 0.1, 0.2])
     sup = np.array([np.mean((np.abs(r) + b) ** 2) for b in betas])  # delta = beta sign(r)
-    random = perturbation_error(model, x, y, betas, samples=4, seed=2)
-    adversarial = perturbation_error(model, x, y, betas, samples=4, seed=2, mode="adversarial")
+    random = perturbation_error(model, mse_loss(x, y), betas, samples=4, seed=2)
+    adversarial = perturbation_error(
+        model, mse_loss(x, y), betas, samples=4, seed=2, mode="adversarial"
+    )
     np.testing.assert_allclose(
         adversarial.sample_errors[1:], sup[1:, None] * np.ones(4), rtol=1e-12
     )
@@ -363,9 +382,9 @@ def test_adversarial_under_the_paper_norm_is_a_tighter_lower_bound():
     betas = np.array([0.0, 0.05, 0.1, 0.2])
     # 2-norm ball of the (1, 3) weight: sup = mean over 3 of (|r|_2 + beta)^2 / ... exactly
     sup = (np.linalg.norm(r) + betas) ** 2 / 3
-    random = perturbation_error(model, x, y, betas, samples=4, seed=2, norm="paper")
+    random = perturbation_error(model, mse_loss(x, y), betas, samples=4, seed=2, norm="paper")
     adversarial = perturbation_error(
-        model, x, y, betas, samples=4, seed=2, norm="paper", mode="adversarial"
+        model, mse_loss(x, y), betas, samples=4, seed=2, norm="paper", mode="adversarial"
     )
     assert np.all(adversarial.sample_errors >= random.sample_errors)
     assert np.all(adversarial.sample_errors <= sup[:, None] * (1 + 1e-12))  # stays in the ball
@@ -380,9 +399,9 @@ def test_adversarial_works_with_batched_recurrent_models():
     x, y = _randn(2, 5, 1, seed=10), _randn(2, 5, 3, seed=11)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        random = perturbation_error(model, x, y, [0.0, 0.1, 0.5], samples=2)
+        random = perturbation_error(model, mse_loss(x, y), [0.0, 0.1, 0.5], samples=2)
         adversarial = perturbation_error(
-            model, x, y, [0.0, 0.1, 0.5], samples=2, mode="adversarial", chunk_size=3
+            model, mse_loss(x, y), [0.0, 0.1, 0.5], samples=2, mode="adversarial", chunk_size=3
         )
     assert adversarial.meta["evaluation"] == "vmap"
     assert np.all(adversarial.sample_errors >= random.sample_errors)
@@ -416,12 +435,14 @@ def test_continuous_rnn_matches_reference_loop(structure, parametrization, backe
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # the fused backends may need the loop
         for norm in ("inf", "paper"):
-            curve = perturbation_error(model, x, y, betas, samples=samples, seed=seed, norm=norm)
+            curve = perturbation_error(
+                model, mse_loss(x, y), betas, samples=samples, seed=seed, norm=norm
+            )
             expected = _reference_sample_errors(model, x, y, betas, samples, seed, norm)
             np.testing.assert_allclose(curve.sample_errors, expected, rtol=1e-12, atol=1e-14)
-        random = perturbation_error(model, x, y, betas, samples=samples, seed=seed)
+        random = perturbation_error(model, mse_loss(x, y), betas, samples=samples, seed=seed)
         adversarial = perturbation_error(
-            model, x, y, betas, samples=samples, seed=seed, mode="adversarial"
+            model, mse_loss(x, y), betas, samples=samples, seed=seed, mode="adversarial"
         )
     assert np.all(adversarial.sample_errors >= random.sample_errors)
 
@@ -432,7 +453,7 @@ def test_continuous_rnn_reference_backend_is_evaluated_by_vmap():
     x, y = _randn(2, 5, 1, seed=12), _randn(2, 5, 1, seed=13)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        curve = perturbation_error(model, x, y, [0.0, 0.1], samples=2, mode="adversarial")
+        curve = perturbation_error(model, mse_loss(x, y), [0.0, 0.1], samples=2, mode="adversarial")
     assert curve.meta["evaluation"] == "vmap"
 
 
@@ -443,7 +464,7 @@ def test_continuous_rnn_perturbed_copies_run_as_one_numba_call(fused_layer_calls
     x, y = _randn(3, 6, 1, seed=14), _randn(3, 6, 1, seed=15)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no fallback to the loop
-        curve = perturbation_error(model, x, y, [0.0, 0.1, 1.0], samples=3)
+        curve = perturbation_error(model, mse_loss(x, y), [0.0, 0.1, 1.0], samples=3)
     assert curve.meta["evaluation"] == "vmap"
     # beta = 0: the unperturbed model (K = 1); then 2 betas x 3 samples in one call
     assert fused_layer_calls == [1, 6]
@@ -458,27 +479,18 @@ def test_sobolev_loss_is_zero_for_an_exact_model():
     length, dt = 30, 0.5
     kernel = dt * torch.exp(-torch.arange(length, dtype=F64) * dt)  # dt rho(j dt)
     model = KernelModel(kernel)
-    curve = perturbation_error(
-        model, None, _exp_target(), [0.0, 0.01], samples=2, loss="sobolev", length=length, dt=dt
-    )
+    loss = sobolev_loss(_exp_target(), length, dt)
+    curve = perturbation_error(model, loss, [0.0, 0.01], samples=2)
     assert curve.errors[0] < 1e-13
     assert curve.sample_errors[1].min() > 1e-3  # any perturbation of the kernel is seen
     assert curve.meta["loss"] == "sobolev"
-    same_as_callable = perturbation_error(  # a plain callable target needs heaviside_values
-        model,
-        None,
-        KernelModel(kernel),
-        [0.0],
-        loss="sobolev",
-        length=length,
-        dt=dt,
-        heaviside_values=torch.tensor([[1.0], [-2.0]]),
+    values = torch.tensor([[1.0], [-2.0]])  # a plain callable target needs heaviside_values
+    same_as_callable = perturbation_error(
+        model, sobolev_loss(KernelModel(kernel), length, dt, heaviside_values=values), [0.0]
     )
     assert same_as_callable.errors[0] == 0.0
     with pytest.raises(ValueError, match="heaviside_values is required"):
-        perturbation_error(
-            model, None, KernelModel(kernel), [0.0], loss="sobolev", length=length, dt=dt
-        )
+        sobolev_loss(KernelModel(kernel), length, dt)
 
 
 def test_sobolev_loss_matches_hand_computed_value():
@@ -492,21 +504,116 @@ def test_sobolev_loss_matches_hand_computed_value():
     values = dt * ((1 - q1 ** (steps + 1)) / (1 - q1) - 2 * (1 - q2 ** (steps + 1)) / (1 - q2))
     slopes = np.exp(-steps * dt) - 2 * np.exp(-2 * steps * dt)
     expected = np.max(np.abs(values) + np.abs(slopes))
-    curve = perturbation_error(
-        model, None, _exp_target(), [0.0], samples=1, loss="sobolev", length=length, dt=dt
-    )
+    curve = perturbation_error(model, sobolev_loss(_exp_target(), length, dt), [0.0], samples=1)
     assert curve.errors[0] == pytest.approx(expected, rel=1e-12)
-    scaled = perturbation_error(  # normalised by |x|_inf: the step height does not matter
-        model,
-        None,
-        _exp_target(),
-        [0.0],
-        loss="sobolev",
-        length=length,
-        dt=dt,
-        heaviside_values=torch.tensor([[3.0], [-0.5]]),
+    heights = torch.tensor([[3.0], [-0.5]])  # normalised by |x|_inf: the height does not matter
+    scaled = perturbation_error(
+        model, sobolev_loss(_exp_target(), length, dt, heaviside_values=heights), [0.0]
     )
     assert scaled.errors[0] == pytest.approx(expected, rel=1e-12)
+
+
+# ----------------------------------------------------------------------------- other losses
+def test_twe_mse_matches_the_official_formula():
+    # official twe_MSE, p = 2: w_i = ((i+1)/(T+1))^2 renormalised to mean 1; mean of w^2 e^2
+    model, x, y = _sequential_problem()  # T = 5
+    with torch.no_grad():
+        err = (model(x) - y).numpy()  # (4, 5, 1)
+    raw = np.array([((i + 1) / 6) ** 2 for i in range(5)])
+    w = 5 * raw / raw.sum()
+    expected = np.mean((w[None, :, None] * err) ** 2)
+    curve = perturbation_error(model, twe_mse_loss(x, y), [0.0])
+    assert curve.errors[0] == pytest.approx(expected, rel=1e-13)
+    assert curve.meta["loss"] == "twe_mse" and curve.meta["loss_settings"] == {"p": 2.0}
+    plain = perturbation_error(model, twe_mse_loss(x, y, p=0), [0.0])  # p = 0: plain MSE
+    assert plain.errors[0] == pytest.approx(float(np.mean(err**2)), rel=1e-13)
+    with pytest.raises(ValueError, match="p must be >= 0"):
+        twe_mse_loss(x, y, p=-1)
+
+
+@pytest.mark.parametrize("norm", ["sup", "l1", "l2"])
+def test_impulse_response_loss_compares_memory_kernels(norm):
+    # KernelModel with kernel k_j answers an impulse 1/dt by k_k / dt: rho_hat(k dt) = k_k / dt
+    length, dt = 20, 0.5
+    rho_hat = 2 * torch.exp(-2 * torch.arange(length, dtype=F64) * dt)
+    model = KernelModel(dt * rho_hat)
+    steps = [1, 4, 9, 19]
+    gap = np.abs(2 * np.exp(-2 * dt * np.array(steps)) - np.exp(-dt * np.array(steps)))
+    expected = {"sup": gap.max(), "l1": gap.sum(), "l2": np.sqrt((gap**2).sum())}[norm]
+    curve = perturbation_error(model, impulse_response_loss(_exp_target(), dt, steps, norm), [0.0])
+    assert curve.errors[0] == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ValueError, match="distinct non-negative"):
+        impulse_response_loss(_exp_target(), dt, [3, 3])
+    with pytest.raises(TypeError, match="integers"):
+        impulse_response_loss(_exp_target(), dt, [0.5, 1.0])
+
+
+def test_custom_loss_receives_targets_unchanged():
+    model, x, y = _sequential_problem()
+    curve = perturbation_error(
+        model, custom_loss(lambda pred, ref: (pred - ref).abs().max(), x, y), [0.0]
+    )
+    with torch.no_grad():
+        assert curve.errors[0] == pytest.approx(float((model(x) - y).abs().max()), rel=1e-14)
+    assert curve.meta["loss"] == "<lambda>"
+    with pytest.raises(TypeError, match="function must be callable"):
+        custom_loss("mse", x, y)
+
+
+# ----------------------------------------------------------------------------- norms, relu
+def test_paper_norm_of_a_diagonal_w_is_the_max_eigenvalue_change():
+    # ||diag(delta)||_2 = max |delta_i|: the raw eigenvalues get max-abs noise under "paper"
+    torch.manual_seed(8)
+    model = ContinuousRNN(5, parametrization="direct", dt=0.5).double()
+    base = model.raw_recurrent_weight.detach().clone()
+
+    def eigenvalue_shift(pred, ref):  # reads the perturbed eigenvalues through the model
+        return pred.new_zeros(())
+
+    x = _randn(1, 3, 1, seed=20)
+    betas = [0.0, 0.3]
+    captured = []
+
+    class Spy(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, z):
+            captured.append(self.inner.parametrizations.eigenvalues.original)
+            return self.inner(z)
+
+    spy = Spy(model)
+    perturbation_error(spy, custom_loss(eigenvalue_shift, x), betas, norm="paper", vectorize=False)
+    deltas = [c.detach() - base for c in captured[1:]]  # after the unperturbed pass
+    assert deltas and all(d.abs().max().item() == pytest.approx(0.3, rel=1e-12) for d in deltas)
+    assert all(torch.linalg.vector_norm(d).item() > 0.3 for d in deltas)  # not the 2-ball
+
+
+def test_relu_semantics_raw_keeps_eigenvalues_nonpositive_official_does_not():
+    torch.manual_seed(9)
+    model = ContinuousRNN(4, activation="linear", parametrization="relu", dt=0.1, bias=False)
+    model = model.double()
+    with torch.no_grad():  # lambda = -relu(w) = -0.05 for every mode
+        model.parametrizations.eigenvalues.original.fill_(0.05)
+    model.input_kernel.weight.requires_grad_(False)  # only the eigenvalues are perturbed
+    model.readout.weight.requires_grad_(False)
+    x = torch.zeros(1, 200, 1, dtype=F64)
+    x[0, 0, 0] = 1.0
+    y = torch.zeros(1, 200, 1, dtype=F64)
+    kwargs = {"samples": 4, "seed": 3}
+    raw = perturbation_error(model, mse_loss(x, y), [0.0, 1.0], **kwargs)
+    official = perturbation_error(model, mse_loss(x, y), [0.0, 1.0], relu="official", **kwargs)
+    # raw: lambda = -relu(0.05 + delta) in [-1.05, 0], so 0 <= 1 + dt lambda <= 1 and the
+    # impulse response is bounded by dt * sum |c_i U_i| (the input is 1 = (1/dt) * dt)
+    with torch.no_grad():
+        bound = 0.1 * float((model.readout.weight.abs() @ model.input_kernel.weight.abs()).sum())
+    assert raw.errors[-1] <= bound**2
+    assert raw.meta["relu_maps_projected"] == 0
+    # official: lambda = -0.05 + delta, a mode with delta > 0.05 grows like (1 + 0.1 delta')^k
+    assert official.errors[-1] > 1e6 * raw.errors[-1]
+    assert official.meta["relu_maps_projected"] == 1 and official.errors[0] == raw.errors[0]
+    assert model.parametrization == "relu"  # the model itself is untouched
 
 
 # ----------------------------------------------------------------------------- validation
@@ -525,7 +632,7 @@ def test_sobolev_loss_matches_hand_computed_value():
 def test_bad_betas_raise(betas, error, match):
     model, x, y = _sequential_problem()
     with pytest.raises(error, match=match):
-        perturbation_error(model, x, y, betas)
+        perturbation_error(model, mse_loss(x, y), betas)
 
 
 @pytest.mark.parametrize(
@@ -535,11 +642,10 @@ def test_bad_betas_raise(betas, error, match):
         ({"seed": -1}, ValueError, "seed must be a non-negative integer"),
         ({"norm": "fro"}, ValueError, "unknown norm 'fro'; valid choices: inf, paper"),
         ({"mode": "pgd"}, ValueError, "unknown mode 'pgd'; valid choices: adversarial, random"),
-        ({"loss": "mae"}, ValueError, "unknown loss 'mae'; valid choices: mse, sobolev"),
+        ({"relu": "both"}, ValueError, "unknown relu 'both'; valid choices: official, raw"),
         ({"adversarial_steps": 0}, ValueError, "adversarial_steps must be a positive"),
         ({"chunk_size": 0}, ValueError, "chunk_size must be a positive"),
         ({"dtype": torch.int64}, TypeError, "dtype must be a floating torch.dtype"),
-        ({"length": 5}, ValueError, "length is only used with loss='sobolev'"),
         ({"vectorize": "yes"}, TypeError, "vectorize must be True or False"),
         ({"progress": 1}, TypeError, "progress must be True or False"),
     ],
@@ -547,45 +653,51 @@ def test_bad_betas_raise(betas, error, match):
 def test_bad_options_raise(kwargs, error, match):
     model, x, y = _sequential_problem()
     with pytest.raises(error, match=match):
-        perturbation_error(model, x, y, [0.0, 0.1], **kwargs)
+        perturbation_error(model, mse_loss(x, y), [0.0, 0.1], **kwargs)
 
 
 def test_bad_data_raise():
     model, x, y = _sequential_problem()
     with pytest.raises(ValueError, match="inputs must have shape"):
-        perturbation_error(model, x[0], y, [0.0])
+        mse_loss(x[0], y)
     with pytest.raises(ValueError, match="same \\(batch, time\\) as inputs"):
-        perturbation_error(model, x, y[:, :3], [0.0])
+        mse_loss(x, y[:, :3])
     with pytest.raises(ValueError, match="model output shape \\(4, 5, 1\\) does not match"):
-        perturbation_error(model, x, torch.cat([y, y], dim=-1), [0.0])
+        perturbation_error(model, mse_loss(x, torch.cat([y, y], dim=-1)), [0.0])
     with pytest.raises(ValueError, match="inputs contains NaN"):
-        perturbation_error(model, x * float("nan"), y, [0.0])
+        mse_loss(x * float("nan"), y)
     with pytest.raises(ValueError, match="no trainable parameters"):
-        perturbation_error(nn.Tanh(), x, y, [0.0])
+        perturbation_error(nn.Tanh(), mse_loss(x, y), [0.0])
     with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
-        perturbation_error(lambda z: z, x, y, [0.0])
-    with pytest.raises(ValueError, match="needs length"):
-        perturbation_error(model, None, _exp_target(), [0.0], loss="sobolev")
-    with pytest.raises(ValueError, match="inputs must be None with loss='sobolev'"):
-        perturbation_error(model, x, _exp_target(), [0.0], loss="sobolev", length=5, dt=1.0)
+        perturbation_error(lambda z: z, mse_loss(x, y), [0.0])
+    with pytest.raises(TypeError, match="loss must be a PerturbationLoss"):
+        perturbation_error(model, "mse", [0.0])
     with pytest.raises(ValueError, match="heaviside_values must be finite and non-zero"):
-        perturbation_error(
-            model,
-            None,
-            _exp_target(),
-            [0.0],
-            loss="sobolev",
-            length=5,
-            dt=1.0,
-            heaviside_values=torch.zeros(1, 1),
-        )
+        sobolev_loss(_exp_target(), 5, 1.0, heaviside_values=torch.zeros(1, 1))
+    with pytest.raises(ValueError, match="dt must be a positive"):
+        sobolev_loss(_exp_target(), 5, 0.0)
+
+
+def test_old_call_style_gets_a_migration_hint():
+    model, x, y = _sequential_problem()
+    with pytest.raises(TypeError, match="mse_loss\\(inputs, targets\\)"):
+        perturbation_error(model, x, y, [0.0])
+
+
+@pytest.mark.parametrize("make", [mse_loss, twe_mse_loss])
+def test_empty_inputs_raise_instead_of_returning_inf(make):
+    model, x, y = _sequential_problem()
+    with pytest.raises(ValueError, match="at least one sequence, one time step"):
+        make(x[:0], y[:0])
+    with pytest.raises(ValueError, match="at least one sequence, one time step"):
+        make(x[:, :0], y[:, :0])
 
 
 def test_dtype_option_computes_in_a_copy():
     torch.manual_seed(4)
     model = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1))  # float32
     x, y = _randn(2, 3, 2, seed=12).float(), _randn(2, 3, 1, seed=13).float()
-    curve = perturbation_error(model, x, y, [0.0, 0.1], dtype=F64)
+    curve = perturbation_error(model, mse_loss(x, y), [0.0, 0.1], dtype=F64)
     assert curve.meta["dtype"] == "float64"
     assert all(p.dtype == torch.float32 for p in model.parameters())
     with torch.no_grad():

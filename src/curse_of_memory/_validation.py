@@ -91,6 +91,23 @@ def check_sequence_tensor(name: str, x: Any, input_dim: int | None = None) -> to
     return x
 
 
+def primary_output(out: Any, source: str = "model") -> torch.Tensor:
+    """The tensor a model's output stands for (DESIGN conventions).
+
+    A tuple output, ``torch.nn.RNN`` style ``(output, h_n)``, means its first item; a
+    tensor is returned as is. Anything else (a list, a dict, ``None``, ...) raises a
+    ``TypeError`` naming ``source``.
+    """
+    if isinstance(out, tuple) and len(out) > 0:
+        out = out[0]
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(
+            f"{source} must return a torch.Tensor or a tuple whose first item is one "
+            f"(torch.nn.RNN style), got {type(out).__name__}"
+        )
+    return out
+
+
 MEMORY_LIMIT_VARIABLE = "CURSE_OF_MEMORY_MAX_BYTES"
 
 

@@ -1,4 +1,4 @@
-"""Plain data container for perturbation-error curves E_m(beta) (SPEC eq 11)."""
+"""Plain data container for perturbation-error curves E_m(beta) (paper eq 11)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ class PerturbationCurve:
     ----------
     betas: ``(n_beta,)`` perturbation radii, sorted ascending (``betas[0]`` may be 0).
     errors: ``(n_beta,)`` estimate of E_m(beta): running max over samples and over
-        all smaller betas, hence non-decreasing (SPEC 7.4).
+        all smaller betas, hence non-decreasing (official protocol).
     sample_errors: ``(n_beta, samples)`` raw error of every perturbed model.
     width: hidden size m of the model (``None`` if not known).
     meta: free-form extra information (norm, loss, mode, seed, ...).

@@ -1,335 +1,347 @@
-"""Linear functionals approximated by linear RNNs without training (SPEC 7.1, Appendix D, C).
+"""Linear functionals approximated by linear RNNs without training (paper Appendix D, C).
 
-For d = 1 and a diagonal recurrent matrix W = diag(lambda_1..lambda_m) the linear RNN's
-memory is an exponential sum (SPEC eq 5 and the linear case of eq 3):
+A linear RNN with diagonal ``W = diag(lambda)``, ``U = 1`` and readout ``c`` has the memory
+``rho_hat(t) = c^T e^{W t} U = sum_k c_k exp(lambda_k t)`` (paper eqs 3 and 5, linear
+case). Appendix D fits it by least squares, "a polynomial approximation of rho(-ln s) on
+(0, 1]": with eigenvalues ``lambda_k = -k a`` the memory is a polynomial in
+``s = e^{-a t}``. The eigenvalue placement and the regression grid are not given; the named
+:data:`FIT_READINGS` are the readings we tried. ``"scaled"`` (eigenvalues ``-k/m``, a
+polynomial of degree m in ``s = e^{-t/m}``, error = max over t = 1..100) reproduces the
+stability picture of the published Figure 1 best (``docs/instruments.md`` compares every
+reading with the published values).
 
-    rho_hat(t) = c^T e^{W t} U = sum_k c_k U_k exp(lambda_k t),     lambda_k = f(w_k),
+The fit becomes a real model: :func:`linear_rnn` returns a
+:class:`~curse_of_memory.models.ContinuousRNN` (``activation="linear"``) whose weights
+the fit sets, so its perturbation error is measured by the same
+:func:`~curse_of_memory.analysis.perturbation_error` as every other model. Its forward
+Euler step uses the exact discretisation of each mode, ``1 + dt lambda_d = e^{lambda dt}``,
+so the model's impulse response at ``t = k dt`` is exactly the fitted exponential sum, and
+``lambda_d < 0`` exactly when ``lambda < 0`` (a perturbation that pushes an eigenvalue
+across 0 makes the model unstable for every dt). A perturbed raw weight goes through the
+Euler step again: with ``exp``/``softplus`` eigenvalues the continuous model stays stable
+for every perturbation, the Euler step only while ``dt |lambda_d| e^beta < 2``.
 
-where ``w`` are the raw (trainable) eigenvalue weights and ``f`` is the eigenvalue
-parametrization: ``direct`` (lambda = w), ``exp`` (lambda = -e^w) or ``softplus``
-(lambda = -log(1 + e^w)), SPEC eq 18.
-
-Two fits, neither uses gradients:
-
-* :func:`fit_exponential_sum` -- the SPEC 7.1 reconstruction [R]: eigenvalues fixed at
-  lambda_k = -a k, U = 1, so rho_hat is a polynomial in s = e^{-a t} without constant
-  term; c solves least squares on the grid t = 1..100. With a = -ln 0.9 the target 0.9^t
-  is the single basis function s^1, exactly representable for every m. The design
-  matrix is Vandermonde-like (cond grows roughly 10x per extra column); we scale its
-  columns to unit norm and solve by SVD (``numpy.linalg.lstsq``), reporting both
-  condition numbers in ``meta``.
-* :func:`fit_power_law_quadrature` -- for rho(t) = (t+1)^{-p}, which is completely
-  monotone: rho(t) = (1/Gamma(p)) int_0^inf u^{p-1} e^{-u} e^{-u t} du. Generalised
-  Gauss-Laguerre quadrature (weight u^{p-1} e^{-u}) gives an exponential sum with
-  positive coefficients (sum c = rho(0) = 1) whose slowest eigenvalue tends to 0 as m
-  grows -- the regime of SPEC 4 (A.4) where a direct parametrization loses stability
-  and a stable reparametrization keeps it (Fig 4).
-
-:func:`perturbation_curve` perturbs the raw parameters (c, w, U) of a fitted sum with
-random noise of size beta (SPEC eq 11; official per-tensor inf-norm convention of SPEC
-7.4 by default) for all betas x samples at once, vectorised in numpy.
+:class:`RecurrentShift` moves all raw recurrent weights of a model together (``W + beta I``
+for direct eigenvalues, the direction of the paper's proof), so that
+``perturbation_error`` can estimate E_m(beta) on that direction.
+:func:`fit_power_law_quadrature` is an alternative fit of ``(t + 1)^{-p}`` (Gauss-Laguerre
+quadrature of its Laplace transform), and :func:`rescaling_example` is Appendix C.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import copy
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 from scipy.special import gamma, roots_genlaguerre
+from torch import nn
 
-from curse_of_memory._validation import (
-    check_choice,
-    check_nonnegative_int,
-    check_positive_float,
-    check_positive_int,
-)
-from curse_of_memory.analysis.curves import PerturbationCurve
+from curse_of_memory._validation import check_choice, check_positive_float, check_positive_int
+from curse_of_memory.models.parametrizations import PARAMETRIZATIONS
+from curse_of_memory.models.rnn import ContinuousRNN
+from curse_of_memory.targets.linear import LinearFunctional
 
-# SPEC 7.1: evaluation grid t = 1..100, beta list 0 and 5e-4 * 2^k (k = 0..20), 10 samples.
-PAPER_GRID: np.ndarray = np.arange(1.0, 101.0)
-PAPER_BETAS: np.ndarray = np.concatenate([[0.0], 5.0e-4 * 2.0 ** np.arange(21)])
-PAPER_SAMPLES = 10
-EXP_BASE = 0.9  # SPEC eq 120: rho(t) = 0.9^t
-POWER_LAW_EXPONENT = 1.1  # SPEC eq 120: rho(t) = 1 / (t + 1)^1.1
-DEFAULT_DECAY_RATE = -float(np.log(EXP_BASE))  # a = -ln 0.9: 0.9^t = s^1 exactly
+EXP_BASE = 0.9  # paper eq 120: rho(t) = 0.9^t
+POWER_LAW_EXPONENT = 1.1  # paper eq 120: rho(t) = 1 / (t + 1)^1.1
 
-# Exponents lambda t are clipped here so that errors of exploding (unstable) perturbed
-# models stay finite floats (e^600 ~ 4e260, still far beyond any meaningful error).
-_MAX_EXPONENT = 600.0
-
-
-def exp_memory(t: np.ndarray) -> np.ndarray:
-    """Exponential memory rho(t) = 0.9^t (SPEC eq 120)."""
-    return EXP_BASE ** np.asarray(t, dtype=np.float64)
-
-
-def pol_memory(t: np.ndarray, exponent: float = POWER_LAW_EXPONENT) -> np.ndarray:
-    """Polynomial memory rho(t) = 1 / (t + 1)^p, p = 1.1 by default (SPEC eq 120)."""
-    return (np.asarray(t, dtype=np.float64) + 1.0) ** (-exponent)
-
-
-LINEAR_TARGETS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "exp": exp_memory,
-    "pol": pol_memory,
+# Read off the published Figure 1 (approximate): E_m(0) for m = 2, 4, 6, 8, 14; where the
+# 0.9^t curves meet (beta_0); the crossings of consecutive widths for 1/(t+1)^1.1.
+PAPER_WIDTHS = (2, 4, 6, 8, 14)
+PAPER_UNPERTURBED_ERRORS = {
+    "exp": (0.32, 0.10, 0.034, 0.010, 0.0017),
+    "pol": (0.09, 0.022, 0.012, 0.007, 0.003),
 }
+PAPER_BETA0 = 0.07
+PAPER_CROSSINGS = (0.11, 0.055, 0.035, 0.016)
 
 
-def _softplus(w: np.ndarray) -> np.ndarray:
-    return np.logaddexp(0.0, w)
-
-
-def _inverse_softplus(y: np.ndarray) -> np.ndarray:
-    # log(e^y - 1), stable for large y
-    return y + np.log(-np.expm1(-y))
-
-
-# name -> (f: raw weight -> eigenvalue, f^{-1}: eigenvalue -> raw weight)   (SPEC eq 18)
-EIGEN_PARAMETRIZATIONS: dict[str, tuple[Callable, Callable]] = {
-    "direct": (lambda w: w, lambda lam: lam),
-    "exp": (lambda w: -np.exp(np.minimum(w, _MAX_EXPONENT)), lambda lam: np.log(-lam)),
-    "softplus": (lambda w: -_softplus(w), lambda lam: _inverse_softplus(-lam)),
-}
+def linear_target(name: str) -> LinearFunctional:
+    """The targets of Figures 1 and 4: ``"exp"`` = 0.9^t, ``"pol"`` = 1/(t+1)^1.1 (eq 120)."""
+    check_choice("target", name, ("exp", "pol"))
+    if name == "exp":
+        return LinearFunctional.named("exp", rate=-math.log(EXP_BASE))
+    return LinearFunctional.named("pol", power=POWER_LAW_EXPONENT)
 
 
 @dataclass
-class ExponentialSum:
-    """A diagonal linear RNN with d = 1: rho_hat(t) = sum_k c_k U_k exp(f(w_k) t).
+class ExponentialSumFit:
+    """``rho_hat(t) = sum_k c_k exp(lambda_k t)`` (a diagonal linear RNN with U = 1).
 
     Attributes
     ----------
+    eigenvalues: ``(m,)`` continuous-time eigenvalues lambda_k.
     coefficients: ``(m,)`` readout c.
-    raw_weights: ``(m,)`` raw eigenvalue weights w (eigenvalues are ``f(w)``).
-    input_weights: ``(m,)`` input kernel U (d = 1).
-    parametrization: name in :data:`EIGEN_PARAMETRIZATIONS`.
-    meta: fit details (method, condition numbers, ...).
+    meta: fit details (method, condition numbers, ...), JSON-able.
     """
 
+    eigenvalues: np.ndarray
     coefficients: np.ndarray
-    raw_weights: np.ndarray
-    input_weights: np.ndarray
-    parametrization: str = "direct"
     meta: dict = field(default_factory=dict)
 
     @property
     def width(self) -> int:
         return int(self.coefficients.shape[0])
 
-    @property
-    def eigenvalues(self) -> np.ndarray:
-        """``(m,)`` eigenvalues lambda_k = f(w_k)."""
-        return EIGEN_PARAMETRIZATIONS[self.parametrization][0](self.raw_weights)
-
     def memory(self, t: np.ndarray) -> np.ndarray:
-        """``(n,)`` model memory rho_hat(t) = c^T e^{W t} U at times ``t`` of shape ``(n,)``."""
-        return _memory(
-            self.coefficients, self.eigenvalues, self.input_weights, np.asarray(t, float)
-        )
-
-    def reparametrized(self, parametrization: str) -> ExponentialSum:
-        """The same function with eigenvalues expressed through another parametrization."""
-        check_choice("parametrization", parametrization, EIGEN_PARAMETRIZATIONS)
-        lam = self.eigenvalues
-        if parametrization != "direct" and np.any(lam >= 0):
-            raise ValueError(f"{parametrization} parametrization needs negative eigenvalues")
-        raw = EIGEN_PARAMETRIZATIONS[parametrization][1](lam)
-        return ExponentialSum(
-            self.coefficients.copy(),
-            raw,
-            self.input_weights.copy(),
-            parametrization,
-            dict(self.meta),
-        )
+        """``(n,)`` memory rho_hat at times ``t`` of shape ``(n,)``."""
+        t = np.asarray(t, dtype=np.float64)
+        return np.exp(np.outer(t, self.eigenvalues)) @ self.coefficients
 
 
-def _memory(c: np.ndarray, lam: np.ndarray, u: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Exponential sums for stacked parameters.
+@dataclass(frozen=True)
+class FitReading:
+    """One reading of Appendix D's least-squares procedure.
 
-    c, lam, u: ``(..., m)``; t: ``(n,)``. Returns ``(..., n)``.
+    Attributes
+    ----------
+    eigenvalues: ``width -> (m,)`` fixed eigenvalues lambda_k.
+    steps: ``(n,)`` time-step indices k of the regression samples, ``t = k dt``.
+    dt: time step of the model (and of the samples).
+    norm: error over the samples: ``"sup"``, ``"l1"`` or ``"l2"`` (root of the sum of
+        squares, the least-squares residual).
+    description: the reading in words.
     """
-    exponent = np.minimum(lam[..., None, :] * t[:, None], _MAX_EXPONENT)  # (..., n, m)
-    return np.einsum("...nm,...m->...n", np.exp(exponent), c * u)
+
+    eigenvalues: Callable[[int], np.ndarray]
+    steps: np.ndarray
+    dt: float
+    norm: str
+    description: str
+
+    @property
+    def times(self) -> np.ndarray:
+        """``(n,)`` sample times ``k dt``."""
+        return self.steps * self.dt
 
 
-def _target_values(target: str | Callable, grid: np.ndarray) -> np.ndarray:
-    if isinstance(target, str):
-        target = LINEAR_TARGETS[check_choice("target", target, LINEAR_TARGETS)]
-    if not callable(target):
-        raise TypeError(f"target must be a name or a callable t -> rho(t), got {target!r}")
-    values = np.asarray(target(grid), dtype=np.float64)
-    if values.shape != grid.shape or not np.all(np.isfinite(values)):
-        raise ValueError(f"target must return {grid.shape} finite values, got {values.shape}")
-    return values
+# The polynomial's constant term is a mode decaying this slowly: constant on t <= 4.6
+# (e^{-0.0046}) and representable by every eigenvalue parametrization (exp, softplus
+# need lambda < 0), so Figures 1 and 4 share one fit.
+CONSTANT_MODE = -1e-3
 
 
-def _check_grid(grid: Sequence[float] | np.ndarray | None) -> np.ndarray:
-    grid = PAPER_GRID if grid is None else np.asarray(grid, dtype=np.float64)
-    if grid.ndim != 1 or grid.size == 0 or not np.all(np.isfinite(grid)):
-        raise ValueError("grid must be a non-empty 1-D array of finite times")
-    return grid
+def _polynomial_eigenvalues(width: int) -> np.ndarray:
+    """0 (as CONSTANT_MODE), -1, ..., -(m - 1): rho_hat is a polynomial of degree m-1 in s."""
+    return np.concatenate([[CONSTANT_MODE], -np.arange(1.0, width)])
+
+
+def _s_grid_steps(points: int, dt: float) -> np.ndarray:
+    """Steps k = round(-ln(j / points) / dt), j = 1..points: s = e^{-t} uniform on (0, 1]."""
+    steps = np.rint(-np.log(np.arange(1, points + 1) / points) / dt).astype(np.int64)
+    return steps[::-1].copy()
+
+
+# Readings in time: samples t = 1..100 (paper Appendix D), model step dt = 0.1 so that a
+# perturbed raw weight moves the continuous eigenvalue, as in the paper's continuous model
+# (at dt = 1 it moves the one-step factor e^{lambda} instead).
+_TIME_DT = 0.1
+_TIME_STEPS = np.arange(1, 101) * 10
+
+FIT_READINGS: dict[str, FitReading] = {
+    "polynomial": FitReading(
+        _polynomial_eigenvalues,
+        _s_grid_steps(100, 0.01),
+        0.01,
+        "l2",
+        "polynomial of degree m-1 in s = e^{-t} (eigenvalues 0, -1, ..., -(m-1)), regression "
+        "on s = j/100 (j = 1..100), error = least-squares residual (l2 over the samples)",
+    ),
+    "polynomial_sup": FitReading(
+        _polynomial_eigenvalues,
+        _s_grid_steps(100, 0.01),
+        0.01,
+        "sup",
+        "as 'polynomial', error = max over the samples",
+    ),
+    "time_grid": FitReading(
+        lambda m: math.log(EXP_BASE) * np.arange(1.0, m + 1),
+        _TIME_STEPS,
+        _TIME_DT,
+        "sup",
+        "eigenvalues -a k with a = -ln 0.9 (0.9^t is the k = 1 mode), regression on "
+        "t = 1..100, error = max over the samples",
+    ),
+    "scaled": FitReading(
+        lambda m: -np.arange(1.0, m + 1) / m,
+        _TIME_STEPS,
+        _TIME_DT,
+        "sup",
+        "eigenvalues -k/m (a polynomial of degree m in s = e^{-t/m}, no constant term), "
+        "regression on t = 1..100, error = max over the samples",
+    ),
+}
 
 
 def fit_exponential_sum(
-    target: str | Callable[[np.ndarray], np.ndarray],
-    width: int,
-    *,
-    decay_rate: float = DEFAULT_DECAY_RATE,
-    grid: Sequence[float] | np.ndarray | None = None,
-    parametrization: str = "direct",
-) -> ExponentialSum:
-    """Least-squares exponential-sum fit with eigenvalues -a, -2a, ..., -m a (SPEC 7.1 [R]).
+    target: LinearFunctional, eigenvalues: np.ndarray, times: np.ndarray
+) -> ExponentialSumFit:
+    """Least-squares coefficients c of ``sum_k c_k exp(lambda_k t)`` against ``target.rho``.
 
     Parameters
     ----------
-    target: ``"exp"`` (0.9^t), ``"pol"`` (1/(t+1)^1.1) or a callable ``(n,) -> (n,)``.
-    width: m, number of exponentials (hidden size).
-    decay_rate: a > 0; the basis is s^k with s = e^{-a t}, k = 1..m.
-    grid: fitting times, default t = 1..100.
-    parametrization: how the eigenvalues -a k are stored as raw weights (SPEC eq 18).
+    target: a one-input :class:`LinearFunctional`.
+    eigenvalues: ``(m,)`` fixed eigenvalues lambda_k (finite).
+    times: ``(n,)`` sample times, ``n >= m``.
 
-    Returns
-    -------
-    ExponentialSum with U = 1 and ``meta`` holding ``cond_raw`` (condition number of the
-    design matrix), ``cond_scaled`` (after unit-norm column scaling, the one the solver
-    sees) and ``fit_sup_error`` on the grid.
+    The design matrix ``exp(t lambda)`` ``(n, m)`` is column-scaled to unit norm and solved
+    by SVD (``numpy.linalg.lstsq``); ``meta`` reports both condition numbers, the largest
+    ``|c_k|`` and the residual norms.
     """
-    width = check_positive_int("width", width)
-    decay_rate = check_positive_float("decay_rate", decay_rate)
-    check_choice("parametrization", parametrization, EIGEN_PARAMETRIZATIONS)
-    grid = _check_grid(grid)
-    if width > grid.size:
-        raise ValueError(f"width ({width}) must not exceed the number of grid points ({grid.size})")
-    rho = _target_values(target, grid)
-
-    eigenvalues = -decay_rate * np.arange(1, width + 1, dtype=np.float64)
-    design = np.exp(np.outer(grid, eigenvalues))  # (n, m): columns s^k
+    if not isinstance(target, LinearFunctional) or target.input_dim != 1:
+        raise TypeError("target must be a LinearFunctional with input_dim=1")
+    eigenvalues = np.asarray(eigenvalues, dtype=np.float64)
+    times = np.asarray(times, dtype=np.float64)
+    if eigenvalues.ndim != 1 or eigenvalues.size == 0 or not np.all(np.isfinite(eigenvalues)):
+        raise ValueError("eigenvalues must be a non-empty 1-D array of finite numbers")
+    if times.ndim != 1 or times.size < eigenvalues.size or not np.all(np.isfinite(times)):
+        raise ValueError(f"times must be a 1-D array of at least {eigenvalues.size} finite values")
+    rho = target.rho(times)[:, 0]  # (n,)
+    design = np.exp(np.outer(times, eigenvalues))  # (n, m)
     scale = np.linalg.norm(design, axis=0)
     scaled = design / scale
     solution, *_ = np.linalg.lstsq(scaled, rho, rcond=None)
     coefficients = solution / scale
+    residual = design @ coefficients - rho
     meta = {
         "method": "least_squares",
-        "decay_rate": decay_rate,
         "cond_raw": float(np.linalg.cond(design)),
         "cond_scaled": float(np.linalg.cond(scaled)),
-        "fit_sup_error": float(np.max(np.abs(design @ coefficients - rho))),
+        "max_abs_coefficient": float(np.abs(coefficients).max()),
+        "residual_l2": float(np.linalg.norm(residual)),
+        "residual_sup": float(np.abs(residual).max()),
     }
-    model = ExponentialSum(coefficients, eigenvalues, np.ones(width), "direct", meta)
-    return model.reparametrized(parametrization)
+    return ExponentialSumFit(eigenvalues, coefficients, meta)
 
 
-def fit_power_law_quadrature(
-    width: int,
-    *,
-    exponent: float = POWER_LAW_EXPONENT,
-    parametrization: str = "direct",
-) -> ExponentialSum:
-    """Exponential sum for rho(t) = (t+1)^{-p} by Gauss-Laguerre quadrature of its Laplace form.
-
-    rho(t) = (1/Gamma(p)) int_0^inf u^{p-1} e^{-u} e^{-u t} du, so with the generalised
-    Gauss-Laguerre nodes x_k and weights g_k (alpha = p - 1):
-    lambda_k = -x_k and c_k = g_k / Gamma(p) > 0, U = 1. rho_hat(0) = 1 exactly and the
-    slowest eigenvalue -min(x_k) tends to 0 as m grows.
-    """
+def fit_reading(reading: str, target: LinearFunctional, width: int) -> ExponentialSumFit:
+    """The fit of ``target`` at width m under a named reading of :data:`FIT_READINGS`."""
+    spec = FIT_READINGS[check_choice("reading", reading, FIT_READINGS)]
     width = check_positive_int("width", width)
-    exponent = check_positive_float("exponent", exponent)
-    check_choice("parametrization", parametrization, EIGEN_PARAMETRIZATIONS)
-    nodes, weights = roots_genlaguerre(width, exponent - 1.0)
-    meta = {"method": "laguerre", "exponent": exponent}
-    model = ExponentialSum(weights / gamma(exponent), -nodes, np.ones(width), "direct", meta)
-    return model.reparametrized(parametrization)
+    fit = fit_exponential_sum(target, spec.eigenvalues(width), spec.times)
+    fit.meta["reading"] = reading
+    return fit
 
 
-def _noise(
-    rng: np.random.Generator, betas: np.ndarray, samples: int, size: int, norm: str
-) -> np.ndarray:
-    """``(n_beta, samples, size)`` noise whose inf-norm (or 2-norm) equals beta per sample."""
-    xi = rng.standard_normal((betas.size, samples, size))
-    if norm == "inf":  # SPEC 7.4: beta * xi / max|xi| per tensor
-        denom = np.max(np.abs(xi), axis=-1, keepdims=True)
-    else:  # paper's |.|_2 ball (SPEC eq 11), sampled on its boundary sphere
-        denom = np.linalg.norm(xi, axis=-1, keepdims=True)
-    return betas[:, None, None] * xi / denom
+def discrete_eigenvalues(eigenvalues: np.ndarray, dt: float) -> np.ndarray:
+    """Euler eigenvalues ``lambda_d = (e^{lambda dt} - 1) / dt``: ``(1 + dt lambda_d)^k =
+    e^{lambda k dt}`` exactly; ``lambda_d < 0`` iff ``lambda < 0``. ``(m,) -> (m,)``."""
+    return np.expm1(np.asarray(eigenvalues, dtype=np.float64) * dt) / dt
 
 
-def model_error(rho: np.ndarray, rho_hat: np.ndarray, error: str = "sup") -> np.ndarray:
-    """Error over the last (time) axis: ``sup`` = max |rho - rho_hat|, ``l1`` = sum (eq 20)."""
-    diff = np.abs(rho_hat - rho)
-    return diff.max(axis=-1) if error == "sup" else diff.sum(axis=-1)
-
-
-def perturbation_curve(
-    model: ExponentialSum,
-    target: str | Callable[[np.ndarray], np.ndarray],
-    *,
-    betas: Sequence[float] | np.ndarray | None = None,
-    samples: int = PAPER_SAMPLES,
-    grid: Sequence[float] | np.ndarray | None = None,
-    norm: str = "inf",
-    error: str = "sup",
-    perturb: Sequence[str] = ("c", "w", "U"),
-    seed: int = 0,
-) -> PerturbationCurve:
-    """E_m(beta) of an exponential sum under random raw-parameter perturbations (SPEC eq 11).
-
-    Every parameter tensor in ``perturb`` (``c`` readout, ``w`` raw eigenvalue weights,
-    ``U`` input weights) gets independent noise of size beta: per-tensor inf-norm = beta
-    (``norm="inf"``, official code, SPEC 7.4) or 2-norm = beta (``norm="2"``, the paper's
-    ball). Eigenvalues are f(w + noise), so a stable parametrization keeps them negative.
+def linear_rnn(
+    fit: ExponentialSumFit,
+    dt: float,
+    parametrization: str = "direct",
+    perturb_input_weights: bool = False,
+) -> ContinuousRNN:
+    """The fit as a float64 ``ContinuousRNN(activation="linear")`` (diagonal W, no biases).
 
     Parameters
     ----------
-    betas: ``(n_beta,)`` non-negative radii, ascending; default the paper's 22 values.
-    samples: random perturbations per beta (all evaluated at once).
-    error: ``"sup"`` (max over the grid of |rho - rho_hat|) or ``"l1"`` (sum over the grid).
+    fit: the exponential sum.
+    dt: Euler step; the eigenvalues are discretised exactly (:func:`discrete_eigenvalues`).
+    parametrization: eigenvalue map of the raw weights (paper eq 18), e.g. ``"direct"``,
+        ``"exp"``, ``"softplus"``; it must represent the (negative) eigenvalues.
+    perturb_input_weights: leave U trainable, so that perturbations move it; by default
+        U = 1 is frozen and only (W, c) are perturbed, as in Appendix C ("c and w as the
+        trainable weights").
 
-    Returns
-    -------
-    PerturbationCurve with ``sample_errors`` ``(n_beta, samples)`` and ``errors`` the running
-    max over samples and over smaller betas (non-decreasing), ``width = m``.
+    Returns a model whose impulse response (input ``1/dt`` at step 0) is
+    ``rho_hat(k dt)`` at step k.
     """
-    if not isinstance(model, ExponentialSum):
-        raise TypeError(f"model must be an ExponentialSum, got {type(model).__name__}")
-    betas = PAPER_BETAS if betas is None else np.asarray(betas, dtype=np.float64)
-    if betas.ndim != 1 or betas.size == 0 or not np.all(np.isfinite(betas)) or np.any(betas < 0):
-        raise ValueError("betas must be a non-empty 1-D array of finite non-negative numbers")
-    if np.any(np.diff(betas) < 0):
-        raise ValueError("betas must be sorted ascending")
-    samples = check_positive_int("samples", samples)
-    check_choice("norm", norm, ("inf", "2"))
-    check_choice("error", error, ("sup", "l1"))
-    perturb = tuple(perturb)
-    for name in perturb:
-        check_choice("perturb entry", name, ("c", "w", "U"))
-    seed = check_nonnegative_int("seed", seed)
-    grid = _check_grid(grid)
-    rho = _target_values(target, grid)
+    dt = check_positive_float("dt", dt)
+    check_choice("parametrization", parametrization, PARAMETRIZATIONS)
+    if not isinstance(perturb_input_weights, bool):
+        raise TypeError(
+            f"perturb_input_weights must be True or False, got {perturb_input_weights!r}"
+        )
+    model = ContinuousRNN(
+        fit.width,
+        activation="linear",
+        parametrization=parametrization,
+        structure="diagonal",
+        dt=dt,
+        bias=False,
+        readout_bias=False,
+    ).double()
+    with torch.no_grad():
+        model.eigenvalues = torch.as_tensor(discrete_eigenvalues(fit.eigenvalues, dt))
+        model.input_kernel.weight.fill_(1.0)  # U = 1
+        model.readout.weight.copy_(torch.as_tensor(fit.coefficients).reshape(1, -1))  # c^T
+    model.input_kernel.weight.requires_grad_(perturb_input_weights)
+    return model
 
-    rng = np.random.default_rng(seed)
-    m = model.width
-    params = {"c": model.coefficients, "w": model.raw_weights, "U": model.input_weights}
-    stacked = {}
-    for name in ("c", "w", "U"):  # fixed order: reproducible noise for a given seed
-        base = np.broadcast_to(params[name], (betas.size, samples, m))
-        stacked[name] = base + _noise(rng, betas, samples, m, norm) if name in perturb else base
-    eigenvalues = EIGEN_PARAMETRIZATIONS[model.parametrization][0](stacked["w"])
-    rho_hat = _memory(stacked["c"], eigenvalues, stacked["U"], grid)  # (n_beta, S, n)
-    sample_errors = model_error(rho, rho_hat, error)  # (n_beta, S)
-    errors = np.maximum.accumulate(sample_errors.max(axis=1))  # SPEC 7.4 running max
-    meta = {
-        "norm": norm,
-        "error": error,
-        "perturb": list(perturb),
-        "seed": seed,
-        "parametrization": model.parametrization,
-        **{k: v for k, v in model.meta.items() if isinstance(v, (int, float, str))},
-    }
-    return PerturbationCurve(betas.copy(), errors, sample_errors, width=m, meta=meta)
+
+# How the linear figures perturb the recurrent weights: all eigenvalues moved together (the
+# proof of Theorem 3.9), or every raw weight independently at random.
+PERTURBATIONS = ("shift", "random")
+
+
+class RecurrentShift(nn.Module):
+    """``model`` with all its raw recurrent weights moved together by one trainable number.
+
+    ``forward`` runs ``model`` with raw eigenvalue weights ``w_i + shift`` (every i; for
+    direct eigenvalues ``W + shift I``, for ``exp`` eigenvalues ``lambda e^{shift}``), or, for a
+    dense W, ``W + shift I``. The raw recurrent weights themselves are frozen, so
+    :func:`~curse_of_memory.analysis.perturbation_error` on this module draws the shift
+    (a one-entry tensor: exactly ``+beta`` or ``-beta`` in either norm) and the other
+    trainable tensors (the readout c; U when trainable) at random. ``W~ - W = beta I`` is the
+    direction of the proof of Theorem 3.9 (paper Appendix A.8) and lies in the ball of
+    paper eq 11, so the estimate is a lower bound of E_m(beta), like the independent random
+    draws; unlike them it keeps the cancellations of a least-squares fit and isolates the
+    effect of moving the eigenvalues.
+
+    Parameters
+    ----------
+    model: a :class:`ContinuousRNN` (copied; the original is not modified).
+
+    Shapes: ``(batch, T, d_in) -> (batch, T, d_out)``, as ``model``.
+    """
+
+    def __init__(self, model: ContinuousRNN) -> None:
+        super().__init__()
+        if not isinstance(model, ContinuousRNN):
+            raise TypeError(f"model must be a ContinuousRNN, got {type(model).__name__}")
+        self.model = copy.deepcopy(model)
+        raw = self.model.raw_recurrent_weight
+        raw.requires_grad_(False)
+        dense = self.model.structure == "dense"
+        self._raw_name = "recurrent_weight" if dense else "parametrizations.eigenvalues.original"
+        direction = torch.eye(raw.shape[0], dtype=raw.dtype) if dense else torch.ones_like(raw)
+        self.register_buffer("direction", direction.detach().clone())
+        self.shift = nn.Parameter(torch.zeros(1, dtype=raw.dtype, device=raw.device))
+
+    @property
+    def hidden_size(self) -> int:
+        return self.model.hidden_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        moved = self.model.raw_recurrent_weight + self.shift * self.direction
+        return torch.func.functional_call(self.model, {self._raw_name: moved}, (x,), strict=False)
+
+
+def fit_power_law_quadrature(width: int, exponent: float = POWER_LAW_EXPONENT) -> ExponentialSumFit:
+    """Exponential sum for rho(t) = (t+1)^{-p} by Gauss-Laguerre quadrature of its Laplace form.
+
+    rho(t) = (1/Gamma(p)) int_0^inf u^{p-1} e^{-u} e^{-u t} du, so with the generalised
+    Gauss-Laguerre nodes x_k and weights g_k (alpha = p - 1): lambda_k = -x_k and
+    c_k = g_k / Gamma(p) > 0. rho_hat(0) = 1 exactly and the slowest eigenvalue -min(x_k)
+    tends to 0 as m grows.
+    """
+    width = check_positive_int("width", width)
+    exponent = check_positive_float("exponent", exponent)
+    nodes, weights = roots_genlaguerre(width, exponent - 1.0)
+    meta = {"method": "laguerre", "exponent": exponent}
+    return ExponentialSumFit(-nodes, weights / gamma(exponent), meta)
 
 
 @dataclass
 class RescalingExample:
-    """Appendix C (SPEC 6): vanilla vs rescaled linear RNN for rho = sum_k e^{-t/k} / k^2.
+    """Appendix C: vanilla vs rescaled linear RNN for rho = sum_k e^{-t/k} / k^2.
 
     Attributes
     ----------
@@ -353,23 +365,23 @@ class RescalingExample:
 
     def vanilla_memory(self, t: np.ndarray) -> np.ndarray:
         """Vanilla rho_hat(t) = sum_k c_k e^{w_k t}: shape ``(n,)``."""
-        return _memory(self.coefficients, self.vanilla_raw, np.ones(self.width), np.asarray(t))
+        return ExponentialSumFit(self.vanilla_raw, self.coefficients).memory(t)
 
     def rescaled_memory(self, t: np.ndarray) -> np.ndarray:
         """Rescaled rho_hat(t) = sum_k c_k e^{w_k t / k}: shape ``(n,)``."""
         k = np.arange(1, self.width + 1, dtype=np.float64)
-        return _memory(self.coefficients, self.rescaled_raw / k, np.ones(self.width), np.asarray(t))
+        return ExponentialSumFit(self.rescaled_raw / k, self.coefficients).memory(t)
 
 
 def rescaling_target(t: np.ndarray, terms: int = 100_000) -> np.ndarray:
-    """rho(t) = sum_{k=1..terms} e^{-t/k} / k^2 (SPEC 6), truncated at ``terms``: ``(n,)``."""
+    """rho(t) = sum_{k=1..terms} e^{-t/k} / k^2 (Appendix C), truncated at ``terms``: ``(n,)``."""
     k = np.arange(1, check_positive_int("terms", terms) + 1, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
     return np.exp(-np.outer(t, 1.0 / k)) @ (1.0 / k**2)
 
 
 def rescaling_example(width: int) -> RescalingExample:
-    """Build the Appendix C example (SPEC 6) at width m; see :class:`RescalingExample`."""
+    """Build the Appendix C example at width m; see :class:`RescalingExample`."""
     width = check_positive_int("width", width)
     k = np.arange(1, width + 1, dtype=np.float64)
     tail = float(np.pi**2 / 6 - np.sum(1.0 / k**2))  # sup_t of the tail is at t = 0

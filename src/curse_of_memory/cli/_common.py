@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 import ast
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+
+
+def choices_text(names: Iterable[str]) -> str:
+    """Valid names for a --help text: ``"a, b, c"`` (sorted, as in the error messages)."""
+    return ", ".join(sorted(names))
 
 
 def parse_key_values(items: Sequence[str] | None, option: str = "--target-param") -> dict:
@@ -31,7 +36,7 @@ def add_target_arguments(parser: argparse.ArgumentParser, default: str | None = 
     parser.add_argument(
         "--target",
         default=default,
-        help=f"named memory rho of a linear functional target; one of: {', '.join(NAMED_MEMORIES)}",
+        help=f"named memory rho of a linear functional target: {choices_text(NAMED_MEMORIES)}",
     )
     parser.add_argument(
         "--target-param",

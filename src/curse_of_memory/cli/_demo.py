@@ -1,9 +1,10 @@
 """``curse-of-memory demo``: the main job, on CPU in well under a minute.
 
-1. Memory functions (Heaviside inputs, SPEC eq 7) of an exponential-memory target
-   (rho = 0.9^t), a polynomial-memory target (rho = 1/(t+1)^1.5) and a random
-   tanh RNN (torch.nn.RNN), their decay fits, one log-log figure.
-2. A plain-language verdict in the terms of Theorem 3.9 (SPEC eqs 16-17).
+1. Memory functions (Heaviside inputs, paper eq 7; sup over |x|_inf <= 1) of an
+   exponential-memory target (rho = 0.9^t), a polynomial-memory target
+   (rho = 1/(t+1)^1.5) and a random tanh RNN (torch.nn.RNN), their decay fits, one
+   log-log figure.
+2. A plain-language verdict in the terms of Theorem 3.9 (paper eqs 16-17).
 3. When the stable-approximation experiments are available: the headline of
    Figure 1 (stable vs unstable) and Figure 4 (reparameterization fixes it).
 """
@@ -13,16 +14,16 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from pathlib import Path
 
 DEMO_LENGTH = 1000  # time steps; with dt = 1 the polynomial law is visible over 3 decades
 DEMO_DT = 1.0
+HELP = "the main job: memory of short/long-memory targets and a random RNN, with verdicts"
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="the main job: memory of short/long-memory targets and a random RNN, with verdicts",
+        help=HELP,
         description=(
             "Measure the memory functions of an exponential and a polynomial target and of a "
             "random RNN, fit their decay laws, write one figure and print a verdict; then the "
@@ -30,7 +31,9 @@ def register(subparsers) -> None:
         ),
     )
     parser.add_argument(
-        "--out", default="results/demo", help="folder for the figure (results/demo)"
+        "--out",
+        default="results/demo",
+        help="folder for the figure, created if missing (results/demo)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random RNN (0)")
     parser.add_argument(
@@ -56,39 +59,27 @@ def _subjects(seed: int) -> dict:
     }
 
 
-def _verdict(label: str, fit) -> str:
-    if fit.law == "exponential":
-        return (
-            f"  {label}: short (exponentially decaying) memory, rate {fit.rate:.3g}. "
-            "Theorem 3.9 does not rule out a stable RNN approximation."
-        )
-    if fit.law == "polynomial":
-        return (
-            f"  {label}: LONG (polynomial, t^-{fit.exponent:.3g}) memory. By the inverse "
-            "approximation theorem (Thm 3.9) no tanh/hardtanh RNN approximates it stably: "
-            "the curse of memory. A stable reparameterization (exp, softplus, inverse) lifts it."
-        )
-    return f"  {label}: decay law undetermined ({fit.summary()})."
-
-
 def run(args: argparse.Namespace) -> int:
+    from curse_of_memory._outputs import prepare_output_folder
     from curse_of_memory.analysis import fit_decay, memory_function
+    from curse_of_memory.cli._verdicts import verdict_words
     from curse_of_memory.plotting import plot_memory_functions, save_figure
 
     start = time.perf_counter()
-    out = Path(args.out)
+    out = prepare_output_folder(args.out, "--out")
     print("== 1. Memory functions (Heaviside inputs, Definition 3.1) ==")
     memories, fits = {}, {}
     for label, subject in _subjects(args.seed).items():
         memories[label] = memory_function(subject, DEMO_LENGTH, DEMO_DT, kind="heaviside")
         fits[label] = fit_decay(memories[label])
         print(f"  {label}: {fits[label].summary()}")
+    print(f"  (measured: {next(iter(memories.values())).describe()})")
     figure = save_figure(plot_memory_functions(memories, fits), out / "memory_functions.png")
     print(f"  figure: {figure}")
 
     print("\n== 2. Verdict ==")
     for label, fit in fits.items():
-        print(_verdict(label, fit))
+        print(f"  {label}: {verdict_words(fit)}")
 
     if not args.skip_stability:
         print("\n== 3. Stable approximation (paper Figures 1 and 4, quick presets) ==")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+HELP = "table of the paper's claims and the latest verdict of each"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "ledger",
-        help="table of the paper's claims and the latest verdict of each",
+        help=HELP,
         description="Read the latest complete run of every experiment under --out.",
     )
     parser.add_argument("--out", default="results", help="results root folder")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from curse_of_memory._validation import check_choice
+HELP = "reproduce a figure/table of the paper (files + claims ledger entry)"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "reproduce",
-        help="reproduce a figure/table of the paper (files + claims ledger entry)",
+        help=HELP,
         description="Run an experiment and write results/<experiment>/<run-id>/.",
     )
     parser.add_argument("experiment", nargs="?", help="experiment name (see --list)")
@@ -24,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from curse_of_memory._outputs import prepare_output_folder
+    from curse_of_memory._validation import check_choice
     from curse_of_memory.experiments import EXPERIMENTS, run_experiment
 
     if args.list:
@@ -34,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if args.experiment is None:
         raise ValueError(f"give an experiment name; valid: {', '.join(sorted(EXPERIMENTS))}")
     check_choice("experiment", args.experiment, EXPERIMENTS)
+    prepare_output_folder(args.out, "--out")
     run_dir = run_experiment(
         args.experiment,
         preset=args.preset,

@@ -40,4 +40,6 @@ class StepStore:
         """Record a finished step (atomically on disk when a directory is set)."""
         self._memory[key] = data
         if self.directory is not None:
-            atomic_write_json(self._path(key), data)
+            path = self._path(key)
+            path.parent.mkdir(parents=True, exist_ok=True)  # steps/ (and key sub-folders)
+            atomic_write_json(path, data)

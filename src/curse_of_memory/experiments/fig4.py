@@ -1,49 +1,49 @@
-"""Figure 4: stable reparameterizations approximate polynomial memory stably (SPEC 5, 7.1).
+"""Figure 4: stable reparameterizations for polynomial memory (paper Sec 3.4, Appendix D).
 
-Target rho(t) = 1/(t+1)^1.1 (SPEC eq 120). The fit is the positive-coefficient exponential
-sum from Gauss-Laguerre quadrature of rho's Laplace representation
-(:func:`~curse_of_memory.analysis.linear_theory.fit_power_law_quadrature`): its slowest
-eigenvalue tends to 0 as m grows, the regime of SPEC 4 (A.4). Eigenvalues are stored as
-raw weights w with lambda = -e^w (exp) or -log(1+e^w) (softplus), SPEC eq 18, and the
-perturbations act on (c, w, U). A "direct" (lambda = w) copy of the same fit is run as a
-control. ``fit="least_squares"`` instead uses Fig 1's fit (w chosen so lambda_k = -a k);
-its coefficients grow to ~1e8 at m = 14, so perturbing c or U is unstable whatever the
-eigenvalue parametrization -- which is why the quadrature fit is the default.
+Target rho(t) = 1/(t+1)^1.1 (paper eq 120), fitted exactly as in Figure 1 (same reading,
+same eigenvalues and coefficients). The three panels differ only in how the eigenvalues
+are stored as raw weights (paper eq 18): (a) ``exp``, lambda = -e^w; (b) ``softplus``,
+lambda = -log(1 + e^w); and the control ``direct``, lambda = w. Perturbations move the raw
+weights (default ``perturbation="shift"``: all raw eigenvalue weights together by +-beta,
+which for ``exp`` rescales time, lambda -> lambda e^{+-beta}; the readout at random), so
+with exp/softplus no perturbation can push an eigenvalue across 0.
+Paper: exp and softplus give a stable approximation; the direct control does not.
+``fit="laguerre"`` swaps in a fit with positive, bounded coefficients (Gauss-Laguerre
+quadrature of the power law's Laplace transform): the least-squares coefficients grow to
+about 1e9 at m = 14, and a relative change of the eigenvalues breaks their cancellations
+whatever the parametrization, which the positive fit does not have.
+
+The linear RNN is Euler-discretised: a raw perturbation that makes an eigenvalue very
+negative (dt |lambda| > 2) makes the Euler step itself unstable, which shows as a blow-up
+at large beta for every parametrization (for exp near dt |lambda_d| e^beta = 2); the
+continuous-time model stays bounded, and it does not concern the behaviour as beta -> 0.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
-from curse_of_memory._validation import (
-    check_choice,
-    check_nonnegative_int,
-    check_positive_float,
-    check_positive_int,
-)
-from curse_of_memory.analysis.linear_theory import (
-    DEFAULT_DECAY_RATE,
-    EIGEN_PARAMETRIZATIONS,
+from curse_of_memory._validation import check_choice
+from curse_of_memory.experiments._claims import Claim
+from curse_of_memory.experiments._linear import (
     PAPER_BETAS,
     PAPER_SAMPLES,
-    POWER_LAW_EXPONENT,
-    fit_exponential_sum,
-    fit_power_law_quadrature,
-)
-from curse_of_memory.experiments._claims import Claim
-from curse_of_memory.experiments._io import StepStore
-from curse_of_memory.experiments._linear import (
     QUICK_SWEEP,
-    check_widths,
+    RESOLUTION,
+    assemble_panel,
+    check_sweep,
+    panel_units,
     plot_panels,
-    sweep_panel,
-    target_scale,
+    published_comparison,
     unperturbed_errors,
 )
+from curse_of_memory.experiments._units import Unit
 
-DESCRIPTION = "Fig 4: exp/softplus eigenvalue reparameterization stably approximates 1/(t+1)^1.1"
+DESCRIPTION = "Fig 4: exp/softplus eigenvalue reparameterization vs direct, on 1/(t+1)^1.1"
+
+# "least_squares": Figure 1's fit (the paper); "laguerre": a positive-coefficient
+# exponential sum of the power law (Gauss-Laguerre quadrature), for comparison.
+FITS = ("least_squares", "laguerre")
 
 PANEL_TITLES = {
     "exp": "(a) exp reparameterization",
@@ -54,40 +54,30 @@ PANEL_TITLES = {
 
 @dataclass
 class Config:
-    """Settings of Figure 4 (defaults: the paper's, SPEC 7.1)."""
+    """Settings of Figure 4 (defaults: Figure 1's fit, perturbation and norm)."""
 
     widths: tuple[int, ...] = (2, 4, 6, 8, 14)
-    betas: tuple[float, ...] = tuple(float(b) for b in PAPER_BETAS)
+    betas: tuple[float, ...] = PAPER_BETAS
     samples: int = PAPER_SAMPLES
-    norm: str = "inf"
-    error: str = "sup"
-    fit: str = "laguerre"
-    exponent: float = POWER_LAW_EXPONENT
-    decay_rate: float = DEFAULT_DECAY_RATE
+    norm: str = "paper"
+    reading: str = "scaled"
+    perturbation: str = "shift"
+    perturb_input_weights: bool = False
+    resolution: float = RESOLUTION
     seed: int = 0
-    rel_tol: float = 10.0
-    abs_tol_fraction: float = 0.1
-    shrink_factor: float = 4.0
     parametrizations: tuple[str, ...] = ("exp", "softplus", "direct")
+    fit: str = "least_squares"
 
     def __post_init__(self) -> None:
         self.widths = tuple(self.widths)
-        check_widths(self.widths)
         self.betas = tuple(float(b) for b in self.betas)
-        if len(self.betas) < 2 or self.betas[0] != 0 or np.any(np.diff(self.betas) <= 0):
-            raise ValueError("betas must start at 0 and be strictly ascending (>= 2 values)")
-        check_positive_int("samples", self.samples)
-        check_choice("norm", self.norm, ("inf", "2"))
-        check_choice("error", self.error, ("sup", "l1"))
-        check_choice("fit", self.fit, ("laguerre", "least_squares"))
-        check_positive_float("exponent", self.exponent)
-        check_positive_float("decay_rate", self.decay_rate)
-        check_nonnegative_int("seed", self.seed)
         self.parametrizations = tuple(self.parametrizations)
+        check_sweep(self)
+        if not self.parametrizations:
+            raise ValueError("parametrizations must name at least one of: direct, exp, softplus")
         for name in self.parametrizations:
-            check_choice("parametrization", name, EIGEN_PARAMETRIZATIONS)
-        if self.exponent != POWER_LAW_EXPONENT:
-            raise ValueError(f"exponent must be {POWER_LAW_EXPONENT} (the 'pol' target)")
+            check_choice("parametrization", name, PANEL_TITLES)
+        check_choice("fit", self.fit, FITS)
 
 
 PRESETS: dict[str, Config] = {
@@ -96,23 +86,24 @@ PRESETS: dict[str, Config] = {
 }
 
 
-def run(config: Config, progress: bool = True, store: StepStore | None = None) -> dict:
-    """Fit + perturb every (parametrization, width); returns plain JSON-able results."""
-    store = StepStore() if store is None else store
-    panels = {}
-    for name in config.parametrizations:
+def units(config: Config) -> list[Unit]:
+    """One unit per (parametrization, width)."""
+    return [u for name in config.parametrizations for u in panel_units(name, "pol", name, config)]
 
-        def fit(width: int, name: str = name):
-            if config.fit == "laguerre":
-                return fit_power_law_quadrature(
-                    width, exponent=config.exponent, parametrization=name
-                )
-            return fit_exponential_sum(
-                "pol", width, decay_rate=config.decay_rate, parametrization=name
-            )
 
-        panels[name] = sweep_panel(name, "pol", fit, config, store, progress)
+def assemble(config: Config, results: dict) -> dict:
+    """Panels (curves, fits, verdict) from the unit results."""
+    panels = {n: assemble_panel(n, "pol", n, config, results) for n in config.parametrizations}
     return {"experiment": "fig4", "panels": panels}
+
+
+def run(config: Config, progress: bool = False) -> dict:
+    """Run every unit in this process (no files) and assemble the results."""
+    from curse_of_memory.experiments._io import StepStore
+    from curse_of_memory.experiments._units import run_units_serially
+
+    results = run_units_serially(units(config), StepStore(), config.seed, progress)
+    return assemble(config, results)
 
 
 def plot(results: dict):
@@ -121,7 +112,7 @@ def plot(results: dict):
 
 
 def claims(results: dict) -> list[Claim]:
-    """Check the paper's statements about Figure 4 (and the direct control)."""
+    """The paper's statements about Figure 4 and the direct control, with thresholds."""
     panels = results["panels"]
     out = []
     for name in ("exp", "softplus"):
@@ -130,53 +121,49 @@ def claims(results: dict) -> list[Claim]:
             out.append(
                 Claim(
                     f"fig4.{name}_stable",
-                    f"{name} reparameterization gives a stable approximation of polynomial memory",
+                    f"{name} reparameterization: a stable approximation of polynomial memory "
+                    "(stability_verdict with its default thresholds, fixed on synthetic families)",
                     verdict["stable"],
                     {
+                        "reason": verdict["reason"],
                         "beta0": verdict["beta0"],
-                        "radii": verdict["radii"],
-                        "widths": verdict["widths"],
-                    },
+                        "evidence": verdict["evidence"],
+                    },  # fmt: skip
                 )
             )
-    numbers, passed = {}, True
+    if "direct" in panels:
+        verdict = panels["direct"]["verdict"]
+        out.append(
+            Claim(
+                "fig4.direct_unstable",
+                "control (Sec 3.4): the same fit with direct eigenvalues is not stable",
+                not verdict["stable"],
+                {"reason": verdict["reason"], "evidence": verdict["evidence"]},
+            )
+        )
+    numbers, falls = {}, True
     for name, panel in panels.items():
         e0 = unperturbed_errors(panel)
-        scale = target_scale("pol", panel["curves"][0]["meta"]["error"])
+        resolution = panel["verdict"]["settings"]["resolution"]
+        falls = falls and all(b < a or b <= resolution for a, b in zip(e0, e0[1:], strict=False))
         numbers[name] = {"unperturbed_errors": e0}
-        passed = passed and bool(e0[-1] < e0[0] and e0[-1] <= 0.1 * scale)
     out.append(
         Claim(
             "fig4.approximation",
-            "the reparameterized linear RNNs approximate polynomial memory (E_m(0) decreases)",
-            passed,
+            "E_m(0) falls at every step of m (the reparameterized RNNs approximate the target)",
+            falls,
             numbers,
         )
     )
-    if "direct" in panels and any(n in panels for n in ("exp", "softplus")):
-        worst = {n: float(np.max(p["verdict"]["limit_errors"])) for n, p in panels.items()}
-        stable_worst = max(v for n, v in worst.items() if n != "direct")
-        out.append(
-            Claim(
-                "fig4.direct_control",
-                "control (Sec 3.4): with direct eigenvalues the same fit blows up under "
-                "perturbation (eigenvalues cross 0), stable reparameterizations stay bounded",
-                bool(worst["direct"] > 1e6 * stable_worst),
-                {"max_limit_error": worst},
-            )
-        )
     return out
 
 
 def summary(results: dict) -> list[str]:
-    """One plain-language line per parametrization, with its worst perturbed error."""
+    """One line per parametrization: its verdict; then E_m(0) beside the published values."""
     lines = []
     for name, panel in results["panels"].items():
-        worst = float(np.max(panel["verdict"]["limit_errors"]))
-        beta_max = float(panel["curves"][0]["betas"][-1])
         role = " (control)" if name == "direct" else ""
-        lines.append(
-            f"1/(t+1)^1.1 with {name} eigenvalues{role}: {panel['verdict']['verdict']}; "
-            f"worst error up to beta = {beta_max:.3g}: {worst:.3g}"
-        )
+        lines.append(f"1/(t+1)^1.1 with {name} eigenvalues{role}: {panel['verdict']['reason']}")
+    first = next(iter(results["panels"].values()))
+    lines.append(f"  E_m(0) vs paper (Fig 1b): {'; '.join(published_comparison(first))}")
     return lines

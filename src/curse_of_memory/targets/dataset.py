@@ -21,6 +21,7 @@ from curse_of_memory._validation import (
     check_nonnegative_int,
     check_positive_float,
     check_positive_int,
+    primary_output,
 )
 from curse_of_memory.targets.linear import LinearFunctional
 
@@ -123,7 +124,7 @@ def make_dataset(
     if input_kind == "gaussian_process":
         inputs = inputs.cumsum(dim=1)
     inputs = inputs.to(dtype)
-    outputs = _apply_target(target, inputs.to(device), dt).to(dtype)
+    outputs = apply_target(target, inputs.to(device), dt).to(dtype)
 
     order = torch.randperm(n, generator=generator)
     parts = [(inputs[idx], outputs[idx]) for idx in torch.split(order, sizes)]
@@ -181,14 +182,16 @@ def _target_device(target: Any) -> torch.device:
     return torch.device("cpu")
 
 
-def _apply_target(target: Any, inputs: torch.Tensor, dt: float) -> torch.Tensor:
-    """Outputs ``(n, T, d_out)`` of ``target`` on ``inputs`` ``(n, T, d)``."""
+def apply_target(target: Any, inputs: torch.Tensor, dt: float) -> torch.Tensor:
+    """Outputs ``(n, T, d_out)`` of ``target`` on ``inputs`` ``(n, T, d)``, detached on CPU.
+
+    A :class:`LinearFunctional` is called as ``target(inputs, dt)``, any other callable as
+    ``target(inputs)`` (a tuple output means its first item); the outputs are checked for
+    shape and finiteness.
+    """
     with torch.no_grad():
         out = target(inputs, dt) if isinstance(target, LinearFunctional) else target(inputs)
-    if isinstance(out, (tuple, list)):
-        out = out[0]
-    if not isinstance(out, torch.Tensor):
-        raise TypeError(f"target must return a torch.Tensor, got {type(out).__name__}")
+    out = primary_output(out, "target")
     if out.dim() != 3 or out.shape[:2] != inputs.shape[:2]:
         raise ValueError(
             f"target must map (n, T, d) = {tuple(inputs.shape)} to (n, T, d_out), "

@@ -2,7 +2,8 @@
 
 A checkpoint is a ``dict`` of tensors and plain Python values (readable with
 ``torch.load(weights_only=True)``), written atomically (temporary file in the same
-folder, then ``os.replace``) so a killed run never leaves a half-written file:
+folder, flushed, then ``os.replace``) so a killed run or a full disk never leaves a
+half-written file:
 
 - ``format``: ``CHECKPOINT_FORMAT``;
 - ``epoch``: number of completed epochs;
@@ -22,7 +23,7 @@ from typing import Any
 
 import torch
 
-from curse_of_memory._atomic import atomic_write
+from curse_of_memory.training.model_io import atomic_torch_save, read_torch_file
 
 CHECKPOINT_FORMAT = "curse-of-memory/checkpoint-v1"
 
@@ -72,8 +73,13 @@ def restore_state(
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
-    """Write a captured state to ``path`` atomically; returns the path."""
-    return atomic_write(path, lambda tmp: torch.save(state, tmp))
+    """Write a captured state to ``path`` atomically; returns the path.
+
+    The checkpoint's folder is created if missing (a run's working files; the
+    command line checks ``--checkpoint`` before training instead).
+    """
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return atomic_torch_save(state, path)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -81,10 +87,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # any unreadable file gets the same message
-        raise ValueError(f"{str(path)!r} is not a readable training checkpoint: {err}") from None
+    state = read_torch_file(path, CHECKPOINT_FORMAT)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{str(path)!r} is not a {CHECKPOINT_FORMAT} training checkpoint")
     return state

@@ -29,6 +29,7 @@ from curse_of_memory._validation import (
     check_nonnegative_int,
     check_positive_int,
     check_sequence_tensor,
+    primary_output,
 )
 from curse_of_memory.training.checkpoint import (
     capture_state,
@@ -119,7 +120,8 @@ def train(
         caller's business).
     checkpoint_path, checkpoint_every:
         Write a checkpoint every ``checkpoint_every`` epochs, at the end and on an
-        interrupt (atomically).
+        interrupt (atomically). A write the filesystem refuses (full, read-only) issues
+        a ``RuntimeWarning`` and training continues; the model keeps its weights.
     resume:
         Continue from ``checkpoint_path`` if that file exists (otherwise start afresh,
         with a warning). On CPU the result is bit-identical to an uninterrupted run.
@@ -192,7 +194,7 @@ def train(
             snapshot = run.capture(run_config)
             done = run.result.stopped_early or run.epoch == config.epochs
             if checkpoint_path is not None and (run.epoch % checkpoint_every == 0 or done):
-                save_checkpoint(snapshot, checkpoint_path)
+                _save_checkpoint_or_warn(snapshot, checkpoint_path)
             bar.set_postfix(
                 train=f"{run.result.train_losses[-1]:.3e}",
                 val=f"{run.result.val_losses[-1]:.3e}",
@@ -206,7 +208,7 @@ def train(
         # Back to the end of the last completed epoch, saved so that resume=True continues.
         run.restore(snapshot)
         if checkpoint_path is not None:
-            save_checkpoint(snapshot, checkpoint_path)
+            _save_checkpoint_or_warn(snapshot, checkpoint_path)
         raise
     finally:
         bar.close()
@@ -364,8 +366,7 @@ def evaluate_loss(
 
 # -- helpers ----------------------------------------------------------------------------------
 def _forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    out = model(x)
-    return out[0] if isinstance(out, tuple) else out  # DESIGN: tuple output -> first item
+    return primary_output(model(x))
 
 
 def _make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -443,6 +444,23 @@ def _fingerprint(train_pair: Pair, val_pair: Pair) -> list:
     for tensor in (*train_pair, *val_pair):
         out += [list(tensor.shape), f"{float(tensor.double().sum()):.9e}"]
     return out
+
+
+def _save_checkpoint_or_warn(state: dict[str, Any], path: str | Path) -> None:
+    """Write a checkpoint; a filesystem failure warns instead of ending the run.
+
+    The trained weights stay in memory (the model is trained in place), so a full or
+    read-only disk costs the checkpoint, never the training.
+    """
+    try:
+        save_checkpoint(state, path)
+    except OSError as err:
+        warnings.warn(
+            f"checkpoint of epoch {state['epoch']} not written ({err}); the model keeps "
+            "its weights in memory",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _resume(run: _Run, path: Path, run_config: dict[str, Any]) -> None:

@@ -14,17 +14,22 @@ reads it without running any code from the file; the model is rebuilt with
 
 from __future__ import annotations
 
-import pickle
+import io
+import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from curse_of_memory._atomic import atomic_write
+from curse_of_memory._atomic import atomic_write_bytes
 
 MODEL_FORMAT = "curse-of-memory/model-v1"
 
 _PLAIN_TYPES = (str, int, float, bool, type(None))
+_PICKLE_HINT = (
+    ". If it is a whole pickled nn.Module from a source you trust, pass allow_pickle=True "
+    "(--allow-pickle)"
+)
 
 
 def save_model(model: torch.nn.Module, path: str | Path) -> Path:
@@ -50,7 +55,19 @@ def save_model(model: torch.nn.Module, path: str | Path) -> Path:
         "dtype": str(floating[0]).removeprefix("torch.") if floating else None,
         "state_dict": state,
     }
-    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    return atomic_torch_save(payload, path)
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> Path:
+    """``torch.save(obj)`` to ``path`` atomically; returns the path.
+
+    The file is serialised in memory first and written with plain file writes, so a
+    full or read-only disk raises an ``OSError`` naming the file (``torch.save``
+    itself reports it as an unrelated ``RuntimeError``).
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return atomic_write_bytes(path, buffer.getvalue())
 
 
 def load_model(
@@ -73,16 +90,7 @@ def load_model(
         raise FileNotFoundError(f"model file {str(path)!r} does not exist")
     if not isinstance(allow_pickle, bool):
         raise TypeError(f"allow_pickle must be True or False, got {allow_pickle!r}")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=not allow_pickle)
-    except pickle.UnpicklingError as err:
-        raise ValueError(
-            f"{str(path)!r} is not a {MODEL_FORMAT} file (the safe loader refused it: "
-            f"{str(err).splitlines()[0]}). If it is a whole pickled nn.Module from a source you "
-            "trust, pass allow_pickle=True (--allow-pickle)"
-        ) from None
-    except (RuntimeError, EOFError, OSError) as err:
-        raise ValueError(f"{str(path)!r} is not a readable torch file: {err}") from None
+    payload = read_torch_file(path, MODEL_FORMAT, map_location, allow_pickle, _PICKLE_HINT)
     if allow_pickle and isinstance(payload, torch.nn.Module):
         return payload.eval()
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
@@ -91,9 +99,49 @@ def load_model(
     return _rebuild(payload, path).eval()
 
 
+def read_torch_file(
+    path: Path,
+    file_format: str,
+    map_location: Any = "cpu",
+    allow_pickle: bool = False,
+    refused_hint: str = "",
+) -> Any:
+    """What ``torch.load`` finds in ``path``; a one-line ``ValueError`` naming the file
+    and what is wrong (empty, text, truncated, refused by the safe loader) otherwise.
+
+    ``file_format`` names the expected format in the messages; ``refused_hint`` is
+    added when the safe loader (``weights_only=True``) refuses the file.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(64)
+    if not head:
+        raise ValueError(f"{str(path)!r} is empty, not a {file_format} file")
+    if not head.startswith((b"PK", b"\x80")):  # torch files are zip archives or pickles
+        raise ValueError(f"{str(path)!r} is not a torch file (it starts with {head[:24]!r})")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=not allow_pickle)
+    except Exception as err:  # noqa: BLE001 - truncated or foreign files fail in many ways
+        text = str(err)
+        if not allow_pickle and "weights_only" in text.replace(" ", "_").lower():
+            found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+            what = f" (it holds {found.group(1)})" if found else ""
+            raise ValueError(
+                f"{str(path)!r} is not a {file_format} file: the safe loader refused it{what}"
+                + refused_hint
+            ) from None
+        first_sentence = (text.strip().splitlines() or [""])[0].split(". ")[0]
+        raise ValueError(
+            f"{str(path)!r} is not a readable torch file ({type(err).__name__}: {first_sentence})"
+        ) from None
+
+
 def _rebuild(payload: dict[str, Any], path: Path) -> torch.nn.Module:
     from curse_of_memory.models import build_model
 
+    if not isinstance(payload.get("config"), dict) or not isinstance(
+        payload.get("state_dict"), dict
+    ):
+        raise ValueError(f"{str(path)!r}: a {MODEL_FORMAT} file needs a config and a state_dict")
     model = build_model(payload["config"])
     if payload.get("dtype"):
         model = model.to(getattr(torch, payload["dtype"]))

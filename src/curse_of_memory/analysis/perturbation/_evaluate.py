@@ -3,7 +3,7 @@
 The trainable raw weights of the model (for ``torch.nn.utils.parametrize`` modules,
 the ``.original`` tensors) are stacked along a leading model axis and the model is
 run through ``torch.vmap(torch.func.functional_call)``: K perturbed models cost one
-batched forward (DESIGN: "a batch of models is just another batch axis").
+batched forward (a batch of models is just another batch axis).
 
 If vmap cannot run the model (an op without a batching rule, ``.item()``, an in-place
 write of batched values into an unbatched tensor, ...), the evaluator warns once and
@@ -20,14 +20,10 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from curse_of_memory.analysis._perturb_recurrent import vmappable_recurrent_modules
+from curse_of_memory._validation import primary_output
+from curse_of_memory.models._plain_recurrent import plain_recurrent_forwards
 
 LossOfOutput = Callable[[torch.Tensor], torch.Tensor]
-
-
-def first_output(out):
-    """A tuple output (``torch.nn.RNN`` style) means its first item (DESIGN conventions)."""
-    return out[0] if isinstance(out, (tuple, list)) else out
 
 
 class ModelBatchEvaluator:
@@ -61,7 +57,7 @@ class ModelBatchEvaluator:
 
     def _single_loss(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
         out = functional_call(self.model, params, (self.inputs,))
-        return self.loss_of_output(first_output(out))
+        return self.loss_of_output(primary_output(out))
 
     def _chunks(self, stacked: dict[str, torch.Tensor]) -> Iterator[dict[str, torch.Tensor]]:
         n = next(iter(stacked.values())).shape[0]
@@ -70,7 +66,7 @@ class ModelBatchEvaluator:
             yield {name: value[start : start + size] for name, value in stacked.items()}
 
     def _losses_vmap(self, chunk: dict[str, torch.Tensor]) -> torch.Tensor:
-        with vmappable_recurrent_modules(self.model):
+        with plain_recurrent_forwards(self.model):
             return torch.vmap(self._single_loss)(chunk)
 
     def _losses_loop(self, chunk: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -1,11 +1,11 @@
 """Plain-torch forwards for ``torch.nn.RNN`` / ``GRU`` / ``LSTM`` so that vmap can batch them.
 
 The built-in modules call fused ATen ops (``aten::rnn_tanh`` ...) that have no
-vmap batching rule. While a batch of perturbed models is evaluated, every such
-submodule temporarily gets an instance-level ``forward`` that computes the same
-recurrence with elementary ops (PyTorch's documented gate equations). Weights are
-read from the module's attributes, so ``torch.func.functional_call`` substitutes
-the batched weights as usual.
+vmap batching rule. Inside :func:`plain_recurrent_forwards` every such submodule
+temporarily gets an instance-level ``forward`` that computes the same recurrence
+with elementary ops (PyTorch's documented gate equations). Weights are read from
+the module's attributes, so ``torch.func.functional_call`` substitutes batched
+weights as usual (used to evaluate many perturbed copies of a model in one pass).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def _recurrent_forward(module: nn.RNNBase, input: torch.Tensor, hx=None):
 
 
 @contextlib.contextmanager
-def vmappable_recurrent_modules(model: nn.Module) -> Iterator[int]:
+def plain_recurrent_forwards(model: nn.Module) -> Iterator[int]:
     """Temporarily give every ``nn.RNN``/``GRU``/``LSTM`` submodule the plain-torch forward.
 
     Yields the number of patched submodules; the original forwards are restored on exit.
