@@ -124,9 +124,9 @@ def test_fig11_periodic_memory_period_matches_an_ode_solve():
     assert periodicity["correlation"] > 0.999
     assert periodicity["amplitude_ratio"] == pytest.approx(1.0, abs=0.02)
     # with eq 3's sign the origin is a stable node with eigenvalues -1, -1
-    decaying = fig11.periodic_memory_unit(CONTEXT, "paper", dt=0.05, t_max=100.0, input_bound=1.0)
+    decaying = fig11.periodic_memory_unit(CONTEXT, "paper", dt=0.02, t_max=60.0, input_bound=1.0)
     assert decaying["fit"]["law"] == "exponential"
-    assert 0.7 < decaying["fit"]["rate"] < 1.1  # t e^{-t} over a finite window
+    assert decaying["fit"]["rate"] == pytest.approx(1.0, rel=0.1)  # eigenvalue -1 (double)
 
 
 def test_fig11_small_run(tmp_path):
@@ -139,7 +139,10 @@ def test_fig11_small_run(tmp_path):
         "period_tolerance": 0.03,
     }
     results, claims = _run(tmp_path, "fig11", overrides)
-    assert [m["fit"]["law"] for m in results["random"]] == ["exponential"] * 2  # leak 1: stable
+    for model in results["random"]:  # leak 1: W - I is stable, the memory dies out
+        values = np.asarray(model["values"])
+        assert model["fit"]["law"] != "non-decaying"
+        assert values[100:].max() < 1e-8 * values.max()
     assert results["reference"]["orbit_period"] == pytest.approx(
         2 * _reference_half_period(), rel=1e-6
     )
@@ -279,7 +282,7 @@ def test_gated_sup_small_run(tmp_path):
     results, claims = _run(tmp_path, "gated_sup", overrides)
     per_bound = results["networks"][0]["bounds"]
     bounded, free = (np.asarray(per_bound[b]["values"]) for b in ("1", "inf"))
-    assert np.all(free >= bounded)  # a sup over a larger set of inputs
+    assert np.all(free >= bounded * (1 - 1e-12))  # a sup over a larger set of inputs
     assert per_bound["1"]["fit"]["law"] == "exponential"
     assert free[-1] > 1e6 * max(bounded[-1], 1e-300)  # saturated gates: far slower decay
     assert claims["gated_sup.bounded_exponential"]["passed"]

@@ -5,8 +5,7 @@ every decay law fitted by :func:`fit_law`, so the instruments are called in one 
 
 Input bound. The memory function is a supremum over Heaviside (or impulse) inputs of
 size ``0 < |x|_inf <= input_bound``; ``input_bound = inf`` is the unrestricted sup of
-Definition 3.1. The amplitudes probed are the grid :data:`PROBE_SCALES` cut at the
-bound (plus the exact small-amplitude limit), so ``inf`` probes up to 1e3.
+Definition 3.1 (the amplitude search then starts from inputs up to 1e3 and refines).
 """
 
 from __future__ import annotations
@@ -21,8 +20,6 @@ from curse_of_memory._validation import check_choice
 from curse_of_memory.analysis.decay import DecayFit, fit_decay
 from curse_of_memory.analysis.memory import MemoryFunction, memory_function
 
-PROBE_SCALES = (1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
-
 
 def measure_memory(
     model: Any,
@@ -35,9 +32,8 @@ def measure_memory(
     seed: int = 0,
 ) -> MemoryFunction:
     """Memory function of ``model`` over inputs ``0 < |x|_inf <= input_bound``."""
-    scales = tuple(s for s in PROBE_SCALES if s <= input_bound)
     return memory_function(
-        model, length, dt, kind=kind, input_dim=input_dim, scales=scales, seed=seed
+        model, length, dt, kind=kind, input_dim=input_dim, input_bound=input_bound, seed=seed
     )
 
 
@@ -46,13 +42,14 @@ def fit_law(memory: MemoryFunction | tuple[np.ndarray, np.ndarray], **window: fl
     return fit_decay(memory, **window)
 
 
-def memory_record(memory: MemoryFunction, fit: DecayFit, input_bound: float) -> dict:
+def memory_record(memory: MemoryFunction, fit: DecayFit) -> dict:
     """JSON-able summary of one measurement: curve, maximising amplitude, fit, bound."""
     return {
         "t": memory.t.tolist(),
         "values": memory.values.tolist(),
         "maximizer_scale": memory.maximizer_scale.tolist(),
-        "input_bound": bound_label(input_bound),
+        "input_bound": bound_label(memory.input_bound),
+        "converged": bool(memory.converged),
         "fit": fit.to_dict(),
     }
 
@@ -70,10 +67,6 @@ def check_bound(name: str, value: Any) -> float:
         raise TypeError(f"{name} must be a positive number or inf, got {value!r}") from None
     if isinstance(value, bool) or math.isnan(bound) or bound <= 0:
         raise ValueError(f"{name} must be a positive number or inf, got {value!r}")
-    if bound < PROBE_SCALES[0]:
-        raise ValueError(
-            f"{name} must be >= {PROBE_SCALES[0]} (smallest probed amplitude), got {value!r}"
-        )
     return bound
 
 

@@ -153,7 +153,7 @@ def memory_unit(
         architecture, layers, model_seed, input_size, hidden_size, s4d_state_size
     )
     memory = measure_memory(model, length, 1.0, kind, input_bound, seed=context.seed)
-    return memory_record(memory, fit_law(memory), input_bound)
+    return memory_record(memory, fit_law(memory))
 
 
 def _model_key(architecture: str, layers: int, seed_index: int) -> str:

@@ -119,7 +119,7 @@ def random_memory_unit(
     """Memory and decay law of one random Euler tanh RNN."""
     teacher = RandomRNNTeacher(hidden_size=hidden_size, seed=model_seed, dt=1.0, leak=leak)
     memory = measure_memory(teacher, length, 1.0, "heaviside", input_bound, seed=context.seed)
-    return {**memory_record(memory, fit_law(memory), input_bound), "leak": leak}
+    return {**memory_record(memory, fit_law(memory)), "leak": leak}
 
 
 # ------------------------------------------------------------------------ (b) periodic
@@ -152,7 +152,7 @@ def periodic_memory_unit(
     model = two_dimensional_rnn(SIGNS[sign_name], dt)
     length = int(round(t_max / dt)) + 1
     memory = measure_memory(model, length, dt, "heaviside", input_bound, seed=context.seed)
-    record = memory_record(memory, fit_law(memory), input_bound)
+    record = memory_record(memory, fit_law(memory))
     thin = max(1, int(round(0.05 / dt)))  # store curves every 0.05 time units
     record["t"], record["values"] = record["t"][::thin], record["values"][::thin]
     record["maximizer_scale"] = record["maximizer_scale"][::thin]
