@@ -10,6 +10,7 @@ import torch
 
 from curse_of_memory.analysis.dynamics import (
     euler_decay_rate,
+    euler_leading_mode,
     find_equilibrium,
     gru_linearisation,
     jacobian,
@@ -75,6 +76,9 @@ def test_spectral_abscissa_and_euler_rate_closed_forms():
     expected = -math.log(abs(1 + 0.01 * lam[0])) / 0.01
     assert euler_decay_rate(lam, 0.01) == pytest.approx(expected)
     assert euler_decay_rate(lam, 1e-7) == pytest.approx(0.2, rel=1e-5)  # -> -Re lambda
+    rate, frequency = euler_leading_mode(lam, 0.01)
+    assert rate == pytest.approx(expected)
+    assert frequency == pytest.approx(math.atan2(0.02, 0.998) / 0.01)  # -> |Im lambda| = 2
     with pytest.raises(ValueError, match="square"):
         spectral_abscissa(np.ones((2, 3)))
 

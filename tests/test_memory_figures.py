@@ -248,6 +248,8 @@ def _appj_model(key: str, source: str, abscissa: float, measured: float) -> dict
         "jacobian_abscissa": abscissa,
         "predicted_impulse_rate": 0.3,
         "predicted_heaviside_rate": 0.3,
+        "predicted_impulse_frequency": 0.0,
+        "predicted_heaviside_frequency": 0.0,
         "eq144_rate": 0.3,
         "slowest_input": 1.0,
         "measured": {"impulse": {"tail_rate": measured}, "heaviside": {"tail_rate": measured}},

@@ -3,8 +3,9 @@
 Tools behind the memory figures of Appendices I and J:
 
 - :func:`spectral_abscissa` ``max Re eig(A)``; A is Hurwitz when it is negative.
-- :func:`euler_decay_rate`: the per-unit-time decay rate ``-log max|1 + dt lambda| / dt``
-  of the forward-Euler map of a linearisation (``-max Re lambda`` as ``dt -> 0``).
+- :func:`euler_decay_rate` / :func:`euler_leading_mode`: the per-unit-time decay rate
+  ``-log max|1 + dt lambda| / dt`` (and angular frequency) of the slowest mode of the
+  forward-Euler map of a linearisation (``-max Re lambda`` as ``dt -> 0``).
 - :func:`gru_linearisation`: the continuous GRU's linearisation at ``h* = 0`` (paper
   eq 144), ``Diag(sigma(b_z)) (U_h Diag(sigma(b_r)) - I)``, valid when ``b_h = 0``
   (eq 143).
@@ -50,15 +51,23 @@ def spectral_abscissa(matrix: torch.Tensor | np.ndarray) -> float:
     return float(eigenvalues(matrix).real.max())
 
 
-def euler_decay_rate(eigenvalues_: np.ndarray, dt: float) -> float:
-    """Decay rate per unit time of ``h_{k+1} = (I + dt J) h_k``: ``-log max|1 + dt lambda| / dt``.
+def euler_leading_mode(eigenvalues_: np.ndarray, dt: float) -> tuple[float, float]:
+    """Decay rate and angular frequency (per unit time) of the slowest mode of ``I + dt J``.
 
-    ``eigenvalues_`` are those of J (complex array). Equals ``-max Re lambda`` up to
-    ``O(dt |lambda|^2)``; negative when the Euler map grows.
+    ``eigenvalues_`` are those of J (complex array). The slowest mode is the multiplier
+    ``mu = 1 + dt lambda`` of largest modulus; its rate is ``-log|mu| / dt`` (equal to
+    ``-Re lambda`` up to ``O(dt |lambda|^2)``; negative when the Euler map grows) and its
+    frequency ``|arg mu| / dt`` (about ``|Im lambda|``).
     """
     dt = check_positive_float("dt", dt)
-    radius = float(np.abs(1.0 + dt * np.asarray(eigenvalues_, dtype=np.complex128)).max())
-    return -np.log(radius) / dt
+    multipliers = 1.0 + dt * np.asarray(eigenvalues_, dtype=np.complex128)
+    leading = multipliers[int(np.argmax(np.abs(multipliers)))]
+    return -float(np.log(np.abs(leading))) / dt, abs(float(np.angle(leading))) / dt
+
+
+def euler_decay_rate(eigenvalues_: np.ndarray, dt: float) -> float:
+    """Decay rate per unit time of ``h_{k+1} = (I + dt J) h_k``: -log max|1 + dt lambda| / dt."""
+    return euler_leading_mode(eigenvalues_, dt)[0]
 
 
 def gru_gate_biases(gru: torch.nn.Module) -> dict[str, torch.Tensor]:
