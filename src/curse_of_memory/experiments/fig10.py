@@ -110,7 +110,7 @@ class Config:
 
 
 PRESETS: dict[str, Config] = {
-    "quick": Config(seeds=3, s4d_length=1001),
+    "quick": Config(seeds=3, s4d_length=501),
     "paper": Config(),
 }
 

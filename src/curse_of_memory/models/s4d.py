@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import scipy.fft
 import torch
 from torch import nn
 
@@ -101,11 +102,12 @@ class DiagonalSSM(nn.Module):
         """``y_k = sum_j K_j u_{k-j} + D u_k``: ``(batch, T, H) -> (batch, T, H)``."""
         length = u.shape[1]
         k = self.kernel(length).to(u.dtype)  # (H, T)
-        n_fft = 2 * length  # zero padding: linear (causal), not circular, convolution
-        u_f = torch.fft.rfft(u.transpose(1, 2), n=n_fft)  # (batch, H, n_fft/2+1)
-        k_f = torch.fft.rfft(k, n=n_fft)  # (H, n_fft/2+1)
-        y = torch.fft.irfft(u_f * k_f, n=n_fft)[..., :length]  # (batch, H, T)
-        return y.transpose(1, 2) + u * self.skip
+        # zero padding to >= 2T - 1: linear (causal), not circular, convolution
+        n_fft = scipy.fft.next_fast_len(2 * length - 1, real=True)
+        u_f = torch.fft.rfft(u, n=n_fft, dim=1)  # (batch, n_fft/2+1, H)
+        k_f = torch.fft.rfft(k, n=n_fft, dim=1).T  # (n_fft/2+1, H)
+        y = torch.fft.irfft(u_f * k_f, n=n_fft, dim=1)[:, :length]  # (batch, T, H)
+        return y + u * self.skip
 
     def extra_repr(self) -> str:
         return (
