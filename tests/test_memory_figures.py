@@ -85,6 +85,8 @@ def _fig10_results(laws: tuple[str, str], values: tuple[float, float]) -> dict:
         (("exponential", "exponential"), (0.2, 0.5), False),  # rates off by 2.5
         (("exponential", "polynomial"), (0.3, 0.3), False),  # different laws
         (("undetermined", "undetermined"), (1.0, 3.0), False),  # horizons off by 3
+        (("other", "exponential"), (1.0, 1.5), True),  # no law on one side: horizons
+        (("non-decaying", "exponential"), (1.0, 1.0), False),  # one decays, one does not
     ],
 )
 def test_fig10_claim_fails_on_disagreement(laws, values, passed):

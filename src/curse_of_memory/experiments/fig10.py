@@ -11,13 +11,18 @@ with a 10-90 percentile band.
 
 The paper: "the memory functions evaluated over different test inputs are qualitatively
 equivalent". How agreement is measured (fixed before running): for every architecture
-and depth, ``fit_decay`` is applied to the seed-median Heaviside and impulse curves; the
-two agree when they get the same law and their rates (exponential) or exponents
-(polynomial) differ by less than ``rate_factor`` (2); for any other verdict (e.g. no
-single law fits) the times after which the envelopes stay below 1% of their peak must be
-within the same factor. A factor 2 is "the same order": a linear model gives equal
-curves (factor 1), while two different laws or a rate off by more than 2 would be a
-qualitatively different memory.
+and depth, ``fit_decay`` is applied to the seed-median Heaviside and impulse curves.
+
+- Both verdicts exponential or polynomial: they agree when the law is the same and the
+  rates (exponential) or exponents (polynomial) differ by less than ``rate_factor`` (2).
+- One verdict non-decaying, the other a decaying law (exponential, polynomial, other):
+  they disagree.
+- Any other verdict (no single law fits: ``other``; no verdict: ``undetermined``): the
+  times after which the envelopes stay below 1% of their peak must be within the same
+  factor (both never: agree).
+
+A factor 2 is "the same order": a linear model gives equal curves (factor 1), while two
+different laws or a rate off by more than 2 would be a qualitatively different memory.
 """
 
 from __future__ import annotations
@@ -182,25 +187,31 @@ def units(config: Config) -> list[Unit]:
     return out
 
 
+_RATE_KEYS = {"exponential": "rate", "polynomial": "exponent"}
+_DECAYING = ("exponential", "polynomial", "other")
+
+
 def definitions_agree(
     heaviside: dict, impulse: dict, factor: float, horizons: tuple[float, float]
 ) -> tuple[bool, str]:
     """Agreement rule of the module docstring on two ``DecayFit`` dicts; ``(agree, reason)``."""
     law_h, law_i = heaviside["law"], impulse["law"]
-    if law_h != law_i:
-        return False, f"laws differ ({law_h} vs {law_i})"
-    key = {"exponential": "rate", "polynomial": "exponent"}.get(law_h)
-    if key is not None:
-        a, b = heaviside[key], impulse[key]
-        ratio = max(a, b) / min(a, b)
+    laws = f"{law_h} vs {law_i}"
+    if law_h in _RATE_KEYS and law_i in _RATE_KEYS:
+        if law_h != law_i:
+            return False, f"laws differ ({laws})"
+        key = _RATE_KEYS[law_h]
+        ratio = max(heaviside[key], impulse[key]) / min(heaviside[key], impulse[key])
         return ratio <= factor, f"{law_h}, {key} ratio {ratio:.3g}"
+    if {law_h, law_i} & {"non-decaying"} and {law_h, law_i} & set(_DECAYING):
+        return False, f"one decays, one does not ({laws})"
     h_a, h_b = horizons
     if math.isinf(h_a) and math.isinf(h_b):
-        return True, f"{law_h}, both envelopes stay above the horizon level"
+        return True, f"{laws}, both envelopes stay above the horizon level"
     if math.isinf(h_a) or math.isinf(h_b) or min(h_a, h_b) <= 0:
-        return False, f"{law_h}, horizons {h_a:.4g} vs {h_b:.4g}"
+        return False, f"{laws}, horizons {h_a:.4g} vs {h_b:.4g}"
     ratio = max(h_a, h_b) / min(h_a, h_b)
-    return ratio <= factor, f"{law_h}, horizon ratio {ratio:.3g}"
+    return ratio <= factor, f"{laws}, horizon ratio {ratio:.3g}"
 
 
 def assemble(config: Config, results: dict[str, dict]) -> dict:
@@ -293,8 +304,9 @@ def claims(results: dict) -> list[Claim]:
     statement = (
         f"Heaviside and impulse memory functions (inputs |x|_inf <= {results['input_bound']:g}) "
         "agree qualitatively: for every architecture and depth the seed-median curves get "
-        f"the same decay law and rates/exponents within a factor {factor:g} (other laws: "
-        f"times to stay below {results['horizon_level']:g} x peak within a factor {factor:g})"
+        f"the same decay law and rates/exponents within a factor {factor:g}; where either "
+        "side gets no exponential/polynomial law, both decay or neither does, and the times "
+        f"to stay below {results['horizon_level']:g} x peak agree within a factor {factor:g}"
     )
     passed = all(g["agreement"]["agree"] for g in groups)
     return [Claim("fig10.definitions_agree", statement, passed, numbers)]
