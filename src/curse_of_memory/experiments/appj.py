@@ -378,6 +378,12 @@ def plot(results: dict):
             rate = model["measured"][kind]["tail_rate"]
             if rate is not None:
                 ax.scatter(model[key], rate, color=colour, marker=marker, s=18, label=label)
+        impulse_rate = model["measured"]["impulse"]["tail_rate"]
+        if impulse_rate is not None and model["b_h_max_abs"] > 0:  # eq 144 is not at h*
+            eq144_label = None if "eq144" in seen else "eq 144 at h = 0 (b_h != 0)"
+            seen.add("eq144")
+            hollow = {"facecolors": "none", "edgecolors": colour, "marker": marker, "s": 40}
+            axes[1].scatter(model["eq144_rate"], impulse_rate, label=eq144_label, **hollow)
     axes[0].axvline(0.0, color="k", lw=0.8)
     axes[0].set_xlabel("Re lambda")
     axes[0].set_ylabel("Im lambda")
