@@ -254,6 +254,8 @@ def _appj_model(key: str, source: str, abscissa: float, measured: float) -> dict
         "predicted_heaviside_frequency": 0.0,
         "eq144_rate": 0.3,
         "slowest_input": 1.0,
+        "equilibrium_residual": 1e-15,
+        "max_equilibrium_residual": 1e-15,
         "measured": {"impulse": {"tail_rate": measured}, "heaviside": {"tail_rate": measured}},
     }
 

@@ -72,6 +72,7 @@ DESCRIPTION = "App J: is the GRU linearisation (eq 144) Hurwitz, and does it set
 TARGETS = {"exp": {"rate": 1.0}, "pol": {"power": 1.5}}  # exp: e^-t; pol: 1/(1+t)^1.5
 RANDOM_KINDS = ("random-bh0", "random")  # b_h zeroed (eq 143 holds) / PyTorch default init
 TAIL_LEVEL = 1e-3  # tail of the memory: after its envelope stays below this x peak
+MAX_RESIDUAL = 1e-9  # an equilibrium counts as found when max|f(h*)| is below this
 
 
 @dataclass
@@ -340,17 +341,22 @@ def rate_check(model: dict, kind: str, tolerance: float) -> dict:
 
     Allowed: ``tolerance`` x the predicted rate plus the slowest mode's angular
     frequency (``e^{-r t} cos(w t)`` tilts a log-linear fit over less than a period by
-    up to about ``w``).
+    up to about ``w``). A prediction needs its equilibria found (residual <= 1e-9).
     """
+    residual_key = "equilibrium_residual" if kind == "impulse" else "max_equilibrium_residual"
+    found = model[residual_key] <= MAX_RESIDUAL
     measured = model["measured"][kind]["tail_rate"]
     predicted = model[f"predicted_{kind}_rate"]
     allowed = tolerance * predicted + model[f"predicted_{kind}_frequency"]
-    passed = measured is not None and predicted > 0 and abs(measured - predicted) <= allowed
+    passed = (
+        found and measured is not None and predicted > 0 and abs(measured - predicted) <= allowed
+    )
     return {
         "measured": measured,
         "predicted": predicted,
         "relative_error": _relative_error(measured, predicted),
         "allowed_relative": allowed / predicted if predicted > 0 else None,
+        "equilibrium_found": bool(found),
         "passed": bool(passed),
     }
 
