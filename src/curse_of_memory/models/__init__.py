@@ -5,6 +5,8 @@
   :data:`PARAMETRIZATIONS` (SPEC eq 18).
 - :class:`ContinuousGRU`, :class:`ContinuousLSTM`: continuous forms (SPEC Appendix J),
   equal to ``torch.nn.GRU`` / ``torch.nn.LSTM`` at ``dt = 1``.
+- :class:`S4DModel`: stacked diagonal linear state-space layers (:class:`DiagonalSSM`,
+  S4D-style) with a nonlinearity between layers.
 - :func:`build_model`: rebuild any of them from ``model.config()``.
 """
 
@@ -16,6 +18,7 @@ from curse_of_memory.models.parametrizations import (
 )
 from curse_of_memory.models.registry import MODELS, build_model
 from curse_of_memory.models.rnn import STRUCTURES, ContinuousRNN
+from curse_of_memory.models.s4d import DiagonalSSM, S4DModel
 
 __all__ = [
     "MODELS",
@@ -25,6 +28,8 @@ __all__ = [
     "ContinuousGRU",
     "ContinuousLSTM",
     "ContinuousRNN",
+    "DiagonalSSM",
+    "S4DModel",
     "build_model",
     "make_parametrization",
 ]

@@ -9,11 +9,13 @@ from torch import nn
 from curse_of_memory._validation import check_choice
 from curse_of_memory.models.gated import ContinuousGRU, ContinuousLSTM
 from curse_of_memory.models.rnn import ContinuousRNN
+from curse_of_memory.models.s4d import S4DModel
 
 MODELS: dict[str, type[nn.Module]] = {
     "ContinuousRNN": ContinuousRNN,
     "ContinuousGRU": ContinuousGRU,
     "ContinuousLSTM": ContinuousLSTM,
+    "S4DModel": S4DModel,
 }
 
 
