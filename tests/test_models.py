@@ -33,7 +33,7 @@ def _np_activation(name: str, z: np.ndarray) -> np.ndarray:
 
 
 def _np_eigenvalues(name: str, w: np.ndarray, a: float = 1.0, b: float = 0.1) -> np.ndarray:
-    """SPEC eq 18 table, written out independently (moderate |w| only)."""
+    """The maps lambda = f(w) (paper eq 18), written out independently (moderate |w| only)."""
     return {
         "direct": lambda: w,
         "relu": lambda: -np.maximum(w, 0.0),
@@ -62,7 +62,7 @@ def _np_recurrent_matrix(model: ContinuousRNN) -> np.ndarray:
 
 
 def _np_rnn_outputs(model: ContinuousRNN, x: np.ndarray) -> np.ndarray:
-    """h_{k+1} = h_k + dt sigma(W h_k + U x_k + b), y_k = c^T h_{k+1} + d (SPEC eq 3, Euler)."""
+    """h_{k+1} = h_k + dt sigma(W h_k + U x_k + b), y_k = c^T h_{k+1} + d (paper eq 3, Euler)."""
     w_mat = _np_recurrent_matrix(model)
     u = _np(model.input_kernel.weight)
     b = _np(model.input_kernel.bias) if model.bias else np.zeros(model.hidden_size)
@@ -83,7 +83,7 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def _np_gru_states(model: ContinuousGRU, x: np.ndarray) -> np.ndarray:
-    """SPEC eqs 131-136 (paper gates), Euler step dt; reset_after switches eq 133's form."""
+    """paper eqs 131-136 (paper gates), Euler step dt; reset_after switches eq 133's form."""
     m = model.hidden_size
     w_ih, w_hh = _np(model.weight_ih), _np(model.weight_hh)
     b_ih, b_hh = _np(model.bias_ih), _np(model.bias_hh)
@@ -207,7 +207,7 @@ def test_linear_step_response_closed_form(structure):
 
 
 def test_linear_step_response_tends_to_continuous_exponential():
-    """For small dt, (y_k - y_{k-1}) / dt -> c^T e^{W t_k} U x (SPEC sec 3.1, linear case)."""
+    """For small dt, (y_k - y_{k-1}) / dt -> c^T e^{W t_k} U x (paper eq 6, linear case)."""
     dt, length = 1e-3, 1000
     model = _rnn(hidden_size=3, activation="linear", structure="symmetric", dt=dt, bias=False)
     y = _np(model(torch.ones(1, length, 1, dtype=torch.float64)))[0, :, 0]

@@ -42,7 +42,7 @@ def test_fft_outputs_match_direct_sum_d3_nonmonotone():
 
 
 def test_impulse_response_is_dt_times_rho():
-    # x = e_i at step 0 only  =>  y_k = dt * rho_i(k dt)  (SPEC eq 5 discretised)
+    # x = e_i at step 0 only  =>  y_k = dt * rho_i(k dt)  (paper eq 5 discretised)
     functional = LinearFunctional(_damped_cos_3ch, input_dim=3)
     dt, length = 0.25, 40
     x = torch.zeros(3, length, 3, dtype=F64)
@@ -251,7 +251,7 @@ def test_teacher_seeding_is_deterministic_and_leaves_global_rng(kind):
 
 
 def test_euler_teacher_matches_explicit_loop():
-    # h_{k+1} = h_k + dt tanh((W - leak I) h_k + U x_k + b), y_k = c.h_{k+1} + c0  (SPEC eq 3)
+    # h_{k+1} = h_k + dt tanh((W - leak I) h_k + U x_k + b), y_k = c.h_{k+1} + c0  (paper eq 3)
     teacher = RandomRNNTeacher(hidden_size=6, input_dim=2, dt=0.3, leak=0.2, seed=1)
     x = _randn(2, 15, 2)
     w = teacher.recurrent.detach().numpy()
@@ -334,7 +334,7 @@ def test_dataset_outputs_are_target_outputs_and_splits_partition_inputs():
         x, y = data.split(name)
         assert x.shape[1:] == (9, 3) and y.shape[1:] == (9, 1)
         torch.testing.assert_close(y, functional.outputs_direct(x, 0.4), atol=1e-12, rtol=0)
-    # the splits partition dt * N(0, 1) noise drawn from the seed (SPEC 7.3)
+    # the splits partition dt * N(0, 1) noise drawn from the seed (as in the official code)
     noise = torch.randn(10, 9, 3, generator=torch.Generator().manual_seed(1), dtype=F64)
     all_inputs = torch.cat([data.train[0], data.val[0], data.test[0]])
     key = lambda t: t[:, 0, 0].argsort()  # noqa: E731

@@ -113,7 +113,7 @@ def _assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor])
 # -- losses -------------------------------------------------------------------------------
 def test_time_weighted_mse_matches_hand_computation():
     # T = 3, p = 2: raw weights (1/4)^2, (2/4)^2, (3/4)^2 = [1, 4, 9]/16, renormalised to
-    # T w / sum w = 3 [1, 4, 9] / 14 (SPEC 7.4).
+    # T w / sum w = 3 [1, 4, 9] / 14 (the official code's twe_MSE).
     weights = [3 * 1 / 14, 3 * 4 / 14, 3 * 9 / 14]
     errors = [[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]]  # two sequences
     target = torch.tensor([[[0.1], [0.2], [-0.3]], [[1.0], [-2.0], [0.5]]], dtype=torch.float64)
@@ -139,10 +139,10 @@ def test_losses_reject_mismatched_shapes():
 
 # -- presets -------------------------------------------------------------------------------
 def test_presets_and_overrides():
-    paper = resolve_config("paper")  # SPEC 7.2
+    paper = resolve_config("paper")  # paper Appendix D
     assert (paper.optimizer, paper.lr, paper.batch_size, paper.loss) == ("adam", 0.005, 128, "mse")
     assert (paper.epochs, paper.stop_at_val_loss) == (1000, 1e-8)
-    official = resolve_config("official")  # SPEC 7.4
+    official = resolve_config("official")  # the official code's configs
     assert (official.optimizer, official.lr, official.weight_decay) == ("adamw", 0.01, 0.0)
     assert (official.scheduler, official.grad_clip, official.batch_size) == ("plateau", 0.5, 512)
     assert (official.loss, official.stability_penalty) == ("time_weighted_mse", 0.01)
@@ -416,7 +416,7 @@ def test_cli_train_bad_argument_exits_with_message(tmp_path, capsys):
 
 def test_stability_penalty_has_a_gradient_on_continuous_rnn():
     # relu(1 - margin) with margin = -max(lambda) = softplus(w_max) < 1 for small w:
-    # d penalty / d w_i = -sigmoid(w_i) at the slowest eigenvalue (SPEC 5 penalty).
+    # d penalty / d w_i = -sigmoid(w_i) at the slowest eigenvalue (the official code's penalty).
     from curse_of_memory.models import ContinuousRNN
     from curse_of_memory.training import stability_penalty
 

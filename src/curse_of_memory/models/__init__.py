@@ -1,9 +1,9 @@
 """RNN hypothesis spaces: continuous-time RNN with stable reparameterizations, GRU, LSTM.
 
-- :class:`ContinuousRNN`: ``dh/dt = sigma(W h + U x + b)``, ``y = c^T h`` (SPEC eq 3),
+- :class:`ContinuousRNN`: ``dh/dt = sigma(W h + U x + b)``, ``y = c^T h`` (paper eq 3),
   forward Euler, W diagonal / symmetric / dense, eigenvalues ``lambda = f(w)`` from
-  :data:`PARAMETRIZATIONS` (SPEC eq 18).
-- :class:`ContinuousGRU`, :class:`ContinuousLSTM`: continuous forms (SPEC Appendix J),
+  :data:`PARAMETRIZATIONS` (paper eq 18).
+- :class:`ContinuousGRU`, :class:`ContinuousLSTM`: continuous forms (paper Appendix J),
   equal to ``torch.nn.GRU`` / ``torch.nn.LSTM`` at ``dt = 1``.
 - :class:`S4DModel`: stacked diagonal linear state-space layers (:class:`DiagonalSSM`,
   S4D-style) with a nonlinearity between layers.

@@ -1,6 +1,6 @@
 """Continuous-time GRU and LSTM, discretised so that ``dt = 1`` is the usual discrete cell.
 
-GRU (SPEC Appendix J, eqs 131-140), gates evaluated at the current state::
+GRU (paper Appendix J, eqs 131-140), gates evaluated at the current state::
 
     z = sigmoid(W_z x + U_z h + b_z)                          (eq 131, update gate)
     r = sigmoid(W_r x + U_r h + b_r)                          (eq 132, reset gate)
@@ -15,7 +15,7 @@ with it, :meth:`ContinuousGRU.from_torch` reproduces ``torch.nn.GRU`` exactly at
 writes ``h' = (1 - z) n + z h``); ``from_torch`` negates the z-block weights, since
 ``1 - sigmoid(a) = sigmoid(-a)``.
 
-LSTM: the paper does not analyse it (SPEC 9, J). The continuous form below is
+LSTM: the paper does not analyse it (paper Appendix J). The continuous form below is
 **our own derivation**. The discrete LSTM ``c' = f c + i g``, ``h' = o tanh(c')``
 is read as one unit step of::
 
@@ -142,7 +142,7 @@ class _ContinuousGated(nn.Module):
 
 
 class ContinuousGRU(_ContinuousGated):
-    """Continuous-time GRU ``dh/dt = z * (h_hat - h)`` (SPEC eqs 131-140), forward Euler.
+    """Continuous-time GRU ``dh/dt = z * (h_hat - h)`` (paper eqs 131-140), forward Euler.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Eigenvalue reparameterizations lambda = f(w) of the recurrent matrix (SPEC eq 18).
+"""Eigenvalue reparameterizations lambda = f(w) of the recurrent matrix (paper eq 18).
 
 Each map is a small ``nn.Module`` for
 :func:`torch.nn.utils.parametrize.register_parametrization`: ``forward`` maps the
@@ -18,9 +18,9 @@ inverse    -1 / (a w^2 + b), a>0, b>=0   [-1/b, 0)                   yes
 
 "Stable" means every raw ``w`` in R gives an eigenvalue in the open left
 half-line, so no perturbation of ``w`` can make the continuous-time model
-unstable (SPEC section 5). ``relu`` is the map the official code trains with
-(SPEC 5, "Discrete forms": ``-relu(w)``); it is kept for comparison and is not
-stable because ``w <= 0`` gives ``lambda = 0``.
+unstable (paper Section 3.4). ``relu`` is the map the official code
+(github.com/radarFudan/Curse-of-memory) trains with (``-relu(w)``); it is kept for
+comparison and is not stable because ``w <= 0`` gives ``lambda = 0``.
 
 Floating point: for the stable maps the magnitude ``|lambda|`` is clipped to
 ``[tiny, sqrt(max)]`` of the dtype, so that ``lambda`` stays strictly negative
@@ -87,7 +87,7 @@ class ReluEigenvalues(nn.Module):
 
 
 class ExpEigenvalues(nn.Module):
-    """``lambda = -exp(w)`` (SPEC eq 18, "exp"; stable)."""
+    """``lambda = -exp(w)`` (paper eq 18, "exp"; stable)."""
 
     stable = True
 
@@ -102,7 +102,7 @@ class ExpEigenvalues(nn.Module):
 
 
 class SoftplusEigenvalues(nn.Module):
-    """``lambda = -log(1 + exp(w))`` (SPEC eq 18, "softplus"; stable)."""
+    """``lambda = -log(1 + exp(w))`` (paper eq 18, "softplus"; stable)."""
 
     stable = True
 
@@ -121,7 +121,7 @@ class SoftplusEigenvalues(nn.Module):
 
 
 class InverseEigenvalues(nn.Module):
-    """``lambda = -1 / (a w^2 + b)`` (StableSSM "best"; SPEC eq 18 table; stable).
+    """``lambda = -1 / (a w^2 + b)`` (StableSSM's "best" map, an instance of paper eq 18; stable).
 
     Parameters
     ----------

@@ -1,8 +1,8 @@
-"""Continuous-time RNN with a reparameterised recurrent matrix (SPEC eqs 3, 4, 18).
+"""Continuous-time RNN with a reparameterised recurrent matrix (paper eqs 3, 4, 18).
 
 The model is ``dh/dt = sigma(W h + U x + b)``, ``y = c^T h (+ d)``, ``h_0 = 0``
-(SPEC eq 3), discretised by forward Euler with step ``dt`` exactly as the
-official code does (SPEC 5, "Discrete forms")::
+(paper eq 3), discretised by forward Euler with step ``dt`` exactly as the
+official code (github.com/radarFudan/Curse-of-memory) does::
 
     h_{k+1} = h_k + dt * sigma(W h_k + U x_k + b),   y_k = c^T h_{k+1} (+ d),   k = 0..T-1
 
@@ -23,7 +23,7 @@ Structure of W (``structure=``):
   ``dense`` supports only ``parametrization="direct"``.
 
 Eigenvalues ``lambda = f(w)`` come from trainable raw weights ``w`` through one of
-:data:`~curse_of_memory.models.parametrizations.PARAMETRIZATIONS` (SPEC eq 18),
+:data:`~curse_of_memory.models.parametrizations.PARAMETRIZATIONS` (paper eq 18),
 registered with :mod:`torch.nn.utils.parametrize`; ``model.parameters()`` are
 exactly the raw (trainable, perturbable) weights.
 
@@ -106,7 +106,7 @@ class ContinuousRNN(nn.Module):
     parametrization: eigenvalue map name, one of ``PARAMETRIZATIONS``.
     structure: one of ``STRUCTURES`` (``diagonal``, ``symmetric``, ``dense``).
     dt: Euler step (> 0).
-    bias: include the drive bias b (SPEC eq 3). ``False`` gives b = 0.
+    bias: include the drive bias b (paper eq 3). ``False`` gives b = 0.
     readout_bias: add a bias to the readout ``y = c^T h + d``.
     backend: recurrence backend, ``"auto"`` or a name in :data:`curse_of_memory.kernels.BACKENDS`.
     inverse_a, inverse_b: constants a > 0, b >= 0 of the ``inverse`` map.
@@ -171,7 +171,7 @@ class ContinuousRNN(nn.Module):
             self.recurrent_weight = nn.Parameter(basis @ torch.diag(initial_eigenvalues) @ basis.T)
             return
         self.eigenvalues = nn.Parameter(initial_eigenvalues)
-        # SPEC eq 18: lambda = f(w); right_inverse sets w so that f(w) = initial_eigenvalues.
+        # paper eq 18: lambda = f(w); right_inverse sets w so that f(w) = initial_eigenvalues.
         parametrize.register_parametrization(self, "eigenvalues", eigenvalue_map)
         if self.structure == "symmetric":
             # raw (m, m) -> orthogonal Q by Householder reflections; starts at a Haar-random Q.
@@ -225,7 +225,7 @@ class ContinuousRNN(nn.Module):
     def differentiable_stability_margin(self) -> torch.Tensor:
         """``-max Re eig(W)`` as a 0-d tensor with gradient w.r.t. the raw weights.
 
-        Used by the official code's training penalty ``0.01 relu(1 - margin)`` (SPEC 5).
+        Used by the official code's training penalty ``0.01 relu(1 - margin)``.
         """
         return -self._eigenvalues_of_w().real.max()
 
@@ -237,7 +237,7 @@ class ContinuousRNN(nn.Module):
         return float((1 + self.dt * self.recurrent_eigenvalues()).abs().max())
 
     def effective_parameters(self) -> dict[str, torch.Tensor | None]:
-        """The paper's ``theta = (W, U, b, c)`` (SPEC eq 4): ``W (m,m)``, ``U (m,d)``,
+        """The paper's ``theta = (W, U, b, c)`` (paper eq 4): ``W (m,m)``, ``U (m,d)``,
         ``b (m,)`` or ``None``, ``c (out,m)`` (readout rows)."""
         return {
             "W": self.recurrent_matrix(),

@@ -1,9 +1,10 @@
 """Targets: linear functionals with named memories, random nonlinear teachers, datasets.
 
-- :class:`LinearFunctional` -- ``y_k = dt sum_j rho(j dt) x_{k-j}`` (SPEC eq 5), with
-  :meth:`LinearFunctional.named` for the kernels in :data:`NAMED_MEMORIES` (SPEC 7.1-7.3).
+- :class:`LinearFunctional` -- ``y_k = dt sum_j rho(j dt) x_{k-j}`` (paper eq 5), with
+  :meth:`LinearFunctional.named` for the kernels in :data:`NAMED_MEMORIES` (paper
+  Appendix D and the official code).
 - :class:`RandomRNNTeacher`, :class:`RandomTransformerTeacher` -- seeded causal
-  nonlinear teachers (SPEC 7.5).
+  nonlinear teachers (the filtering experiment, paper Fig 3 and Appendix I).
 - :func:`make_dataset` -> :class:`SequenceDataset` -- seeded inputs, outputs, splits.
 """
 

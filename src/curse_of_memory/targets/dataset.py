@@ -1,4 +1,4 @@
-"""Input/output datasets for a target functional (SPEC 7.3, 7.5).
+"""Input/output datasets for a target functional.
 
 Inputs follow the official code: white noise ``x = dt * N(0, 1)`` of shape
 ``(n, length, input_dim)``, optionally integrated in time ("gaussian_process").
@@ -120,7 +120,7 @@ def make_dataset(
 
     generator = torch.Generator().manual_seed(seed)
     noise = torch.randn(n, length, input_dim, generator=generator, dtype=torch.float64)
-    inputs = dt * noise  # SPEC 7.3: x = dt * N(0, 1)
+    inputs = dt * noise  # official code: x = dt * N(0, 1)
     if input_kind == "gaussian_process":
         inputs = inputs.cumsum(dim=1)
     inputs = inputs.to(dtype)

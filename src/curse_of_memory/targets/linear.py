@@ -1,8 +1,8 @@
-"""Linear functional targets y = H(x) given by a memory kernel rho (SPEC eq 5).
+"""Linear functional targets y = H(x) given by a memory kernel rho (paper eq 5).
 
 Discretised with the rectangle rule on the grid t_j = j dt (DESIGN "Conventions"):
 
-    y_k = dt * sum_{j=0..k} rho(j dt) x_{k-j}          (SPEC eq 5)
+    y_k = dt * sum_{j=0..k} rho(j dt) x_{k-j}          (paper eq 5)
 
 and computed as an FFT causal convolution in O(T log T).
 """
@@ -50,7 +50,7 @@ class LinearFunctional:
 
     @classmethod
     def named(cls, name: str, input_dim: int = 1, **params: float) -> LinearFunctional:
-        """A functional with a named kernel from :data:`NAMED_MEMORIES` (SPEC 7.1-7.3).
+        """A functional with a named kernel from :data:`NAMED_MEMORIES`.
 
         ============  =================================  =======================
         name          rho(t)                             parameters (defaults)
@@ -63,9 +63,10 @@ class LinearFunctional:
         ``sin``       ``sin(frequency t)``               frequency=1
         ============  =================================  =======================
 
-        The paper's exponential memory ``0.9^t`` (SPEC eq 120) is ``rate=-ln 0.9``;
-        its polynomial memories are ``pol`` with power 1.1 (SPEC eq 120) or 1.5
-        (SPEC 7.2); the official code's ``pol`` is ``power=1.1, scale=0.1``.
+        The paper's exponential memory ``0.9^t`` (paper eq 120) is ``rate=-ln 0.9``;
+        its polynomial memories are ``pol`` with power 1.1 (paper eq 120) or 1.5
+        (paper Appendix D, nonlinear experiments); the official code's ``pol`` is
+        ``power=1.1, scale=0.1``.
         The same scalar kernel is applied to every one of the ``input_dim`` channels.
 
         Raises ``ValueError`` for an unknown name or parameter (listing the valid
@@ -102,7 +103,7 @@ class LinearFunctional:
         return dt * self.rho(np.arange(length) * dt)
 
     def __call__(self, x: torch.Tensor, dt: float) -> torch.Tensor:
-        """Outputs ``y_k = dt sum_j rho(j dt) x_{k-j}`` (SPEC eq 5) by FFT convolution.
+        """Outputs ``y_k = dt sum_j rho(j dt) x_{k-j}`` (paper eq 5) by FFT convolution.
 
         Parameters
         ----------

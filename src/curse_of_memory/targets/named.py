@@ -1,10 +1,10 @@
-"""Registry of named memory kernels rho(t) (SPEC 7.1, 7.2, 7.3).
+"""Registry of named memory kernels rho(t) (paper Appendix D and the official code).
 
 Each entry builds a vectorised ``rho: (n,) times -> (n,) values`` from a few
 validated keyword parameters. The defaults reproduce the official code's
-dictionary (SPEC 7.3) except ``pol``, whose defaults follow the paper's linear
-experiments (SPEC eq 120); the official ``pol`` is ``scale=0.1``, and the paper's
-nonlinear experiments use ``power=1.5`` (SPEC 7.2).
+dictionary (github.com/radarFudan/Curse-of-memory) except ``pol``, whose defaults
+follow the paper's linear experiments (paper eq 120); the official ``pol`` is
+``scale=0.1``, and the paper's nonlinear experiments use ``power=1.5`` (paper Appendix D).
 
 Use it through :meth:`curse_of_memory.targets.LinearFunctional.named`::
 
@@ -31,21 +31,21 @@ RhoFn = Callable[[np.ndarray], np.ndarray]
 
 
 def _exp(rate: float = 1.0) -> RhoFn:
-    """``e^{-rate t}``. The paper's ``0.9^t`` (SPEC eq 120) is ``rate = -ln 0.9``."""
+    """``e^{-rate t}``. The paper's ``0.9^t`` (paper eq 120) is ``rate = -ln 0.9``."""
     rate = check_positive_float("rate", rate)
     return lambda t: np.exp(-rate * t)
 
 
 def _pol(power: float = 1.1, scale: float = 1.0) -> RhoFn:
-    """``1/(1 + scale t)^power``. Paper: power 1.1 (SPEC eq 120) or 1.5 (SPEC 7.2), scale 1;
-    official code: power 1.1, scale 0.1 (SPEC 7.3)."""
+    """``1/(1 + scale t)^power``. Paper: power 1.1 (paper eq 120) or 1.5 (paper Appendix D),
+    scale 1; official code: power 1.1, scale 0.1."""
     power = check_positive_float("power", power)
     scale = check_positive_float("scale", scale)
     return lambda t: (1.0 + scale * t) ** (-power)
 
 
 def _shift(start: float = 9.0, stop: float = 11.0) -> RhoFn:
-    """``1`` if ``start < t < stop`` else ``0`` (a delayed window, SPEC 7.3)."""
+    """``1`` if ``start < t < stop`` else ``0`` (a delayed window, official code)."""
     start = check_finite_float("start", start)
     stop = check_finite_float("stop", stop)
     if start < 0:
@@ -56,7 +56,7 @@ def _shift(start: float = 9.0, stop: float = 11.0) -> RhoFn:
 
 
 def _twoparts(center: float = 9.0) -> RhoFn:
-    """``e^{-t} + e^{-(t - center)^2}``: fast decay plus a bump of delayed memory (SPEC 7.3)."""
+    """``e^{-t} + e^{-(t - center)^2}``: fast decay plus a delayed-memory bump (official code)."""
     center = check_finite_float("center", center)
     return lambda t: np.exp(-t) + np.exp(-((t - center) ** 2))
 
@@ -68,7 +68,7 @@ def _airy(shift: float = 6.0) -> RhoFn:
 
 
 def _sin(frequency: float = 1.0) -> RhoFn:
-    """``sin(frequency t)``: a non-decaying memory (SPEC 7.3)."""
+    """``sin(frequency t)``: a non-decaying memory (official code)."""
     frequency = check_positive_float("frequency", frequency)
     return lambda t: np.sin(frequency * t)
 

@@ -1,4 +1,4 @@
-"""Random nonlinear teachers for the filtering experiment (SPEC 7.5, Figs 3, 11, 12).
+"""Random nonlinear teachers for the filtering experiment (paper Figs 3, 11, 12).
 
 Both teachers are seeded, frozen (no gradients, eval mode), causal torch modules
 mapping inputs ``(batch, T, input_dim)`` to outputs ``(batch, T, 1)``. They are
@@ -56,13 +56,13 @@ class _FrozenTeacher(nn.Module):
 
 
 class RandomRNNTeacher(_FrozenTeacher):
-    """A randomly initialised RNN with a random linear readout (SPEC 7.5).
+    """A randomly initialised RNN with a random linear readout.
 
     The paper's teachers (Fig 3) are random RNNs of width **256**; the official
     code uses ``torch.nn.RNN(1, 16, tanh)`` with PyTorch's default init plus a random
     ``Linear(16, 1)`` readout. Two cells are offered:
 
-    ``cell="euler"`` (default): the paper's continuous-time RNN (SPEC eq 3)
+    ``cell="euler"`` (default): the paper's continuous-time RNN (paper eq 3)
     discretised by forward Euler, the same recurrence as the students,
 
         h_{k+1} = h_k + dt * sigma((W - leak I) h_k + U x_k + b),   h_0 = 0,
@@ -79,7 +79,7 @@ class RandomRNNTeacher(_FrozenTeacher):
     default); the readout is ``nn.Linear(m, 1)``'s default init. With this scale W has
     eigenvalues of either sign of real part (spectral radius about 1/sqrt(3) for large
     m), so with the default ``leak=0`` an Euler teacher's hidden state typically drifts
-    and its memory need not decay (SPEC Appendix I, Fig 11): screening teachers is the
+    and its memory need not decay (paper Appendix I, Fig 11): screening teachers is the
     experiment's job. ``leak > 0.6`` shifts the spectrum of ``W - leak I`` into the left
     half-plane, which gives teachers with decaying memory (``leak`` is our addition).
 
@@ -145,7 +145,7 @@ class RandomRNNTeacher(_FrozenTeacher):
         if self.cell == "torch":
             return self.rnn(x)[0]
         drive = x @ self.input_weight.T + self.bias  # (B, T, m): U x_k + b
-        return euler_recurrence(drive, self.recurrent, self.dt, self.activation)  # SPEC eq 3
+        return euler_recurrence(drive, self.recurrent, self.dt, self.activation)  # paper eq 3
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Outputs ``(batch, T, 1)`` in the teacher's dtype for inputs ``(batch, T, input_dim)``."""
@@ -153,7 +153,7 @@ class RandomRNNTeacher(_FrozenTeacher):
 
 
 class RandomTransformerTeacher(_FrozenTeacher):
-    """A randomly initialised causal transformer teacher (SPEC 7.5, Fig 12).
+    """A randomly initialised causal transformer teacher (paper Fig 12).
 
     ``y = readout(decoder(z, z))`` with ``z = readin(x)``, ``readin = Linear(d, d_model)``,
     ``readout = Linear(d_model, 1)`` and ``num_layers`` independently initialised

@@ -1,9 +1,9 @@
 """Training: the fit loop, its presets, losses, checkpoints and the model file format.
 
 - :func:`train` -> :class:`TrainResult`: mini-batch training of any sequence module,
-  with presets ``TRAINING_PRESETS`` ("paper", SPEC 7.2; "official", SPEC 7.4),
+  with presets ``TRAINING_PRESETS`` ("paper": paper Appendix D; "official": the official code),
   atomic checkpoints, bit-identical resume, and clean stops on divergence.
-- :func:`mse_loss`, :func:`time_weighted_mse` (SPEC 7.4), :func:`stability_penalty`.
+- :func:`mse_loss`, :func:`time_weighted_mse` (official code), :func:`stability_penalty`.
 - :func:`save_model` / :func:`load_model`: the safe ``curse-of-memory/model-v1`` format.
 """
 

@@ -17,7 +17,7 @@ OPTIMIZERS = ("adam", "adamw")
 LOSS_NAMES = ("mse", "time_weighted_mse")
 SCHEDULERS = ("none", "plateau")
 
-# ReduceLROnPlateau settings of the official code (SPEC 7.4), used by scheduler="plateau".
+# ReduceLROnPlateau settings of the official code, used by scheduler="plateau".
 PLATEAU_FACTOR = 0.1
 PLATEAU_PATIENCE = 10
 
@@ -59,7 +59,8 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-# SPEC 7.2 (paper text) and SPEC 7.4 (official code, configs/experiment/LF).
+# "paper": paper Appendix D; "official": the official code's configs/experiment/LF
+# (github.com/radarFudan/Curse-of-memory).
 TRAINING_PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
         "optimizer": "adam",

@@ -3,8 +3,8 @@
 ``train(model, dataset, ...)`` trains any ``torch.nn.Module`` that maps
 ``(batch, T, d_in)`` to ``(batch, T, d_out)`` (a tuple output means its first item)
 and returns a ``TrainResult``. Settings come from a preset (``TRAINING_PRESETS``:
-"paper", SPEC 7.2, or "official", SPEC 7.4) and explicit keyword arguments override
-them.
+"paper", from paper Appendix D, or "official", from the official code) and explicit
+keyword arguments override them.
 
 Interrupts (Ctrl-C, or a callback raising ``KeyboardInterrupt``): the model is put
 back to the end of the last completed epoch, a checkpoint of that state is written
@@ -330,7 +330,7 @@ class _Run:
             if not torch.isfinite(data_loss):
                 return math.nan
             objective = data_loss
-            if self.config.stability_penalty > 0:  # official code, SPEC section 5
+            if self.config.stability_penalty > 0:  # as in the official code
                 objective = objective + self.config.stability_penalty * _stability_penalty(
                     self.model
                 )

@@ -1,10 +1,10 @@
 """Training losses and the stability penalty.
 
-- ``mse``: plain mean squared error (the paper's loss, SPEC 7.2).
-- ``time_weighted_mse``: the official code's temporally weighted MSE (SPEC 7.4,
-  ``twe_MSE`` with p = 2), which stresses late time steps, where long memory shows.
+- ``mse``: plain mean squared error (the paper's loss, Appendix D).
+- ``time_weighted_mse``: the official code's temporally weighted MSE
+  (``twe_MSE`` with p = 2), which stresses late time steps, where long memory shows.
 - ``stability_penalty``: ``relu(1 - stability_margin)`` added (times a coefficient,
-  0.01 in the official code) to the training loss (SPEC section 5, "stability_margin").
+  0.01 in the official code) to the training loss.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def mse_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean of ``(prediction - target)^2`` over every entry (SPEC 7.2).
+    """Mean of ``(prediction - target)^2`` over every entry (paper Appendix D).
 
     Parameters
     ----------
@@ -34,7 +34,7 @@ def mse_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def time_weights(length: int, power: float = 2.0, *, dtype=torch.float64, device=None):
     """Weights ``w_i = ((i+1)/(T+1))^p``, ``i = 0..T-1``, renormalised to ``w <- T w / sum w``.
 
-    SPEC 7.4 (official ``twe_MSE``). Returns a ``(T,)`` tensor whose mean is 1.
+    As the official code's ``twe_MSE``. Returns a ``(T,)`` tensor whose mean is 1.
     """
     power = check_positive_float("power", power)
     steps = torch.arange(1, length + 1, dtype=dtype, device=device)
@@ -45,7 +45,7 @@ def time_weights(length: int, power: float = 2.0, *, dtype=torch.float64, device
 def time_weighted_mse(
     prediction: torch.Tensor, target: torch.Tensor, power: float = 2.0
 ) -> torch.Tensor:
-    """Temporally weighted MSE: ``mean_{b,i,c} w_i^2 (yhat_{b,i,c} - y_{b,i,c})^2`` (SPEC 7.4).
+    """Temporally weighted MSE: ``mean_{b,i,c} w_i^2 (yhat_{b,i,c} - y_{b,i,c})^2``.
 
     The official code computes ``MSE(yhat * w, y * w)``, which squares the weights.
 
@@ -66,7 +66,7 @@ def time_weighted_mse(
 
 
 def stability_penalty(model: torch.nn.Module) -> torch.Tensor:
-    """``relu(1 - model.stability_margin())`` (official code, SPEC section 5).
+    """``relu(1 - model.stability_margin())`` (as in the official code).
 
     Zero once the smallest decay rate of the recurrent weights is at least 1; it
     pushes raw weights away from the unstable region during training.
