@@ -8,7 +8,8 @@ Layout of a run folder (every file written atomically, ``DONE`` written last)::
     failures.json   units that failed: key, error, traceback (while any fail)
     checkpoints/    mid-work checkpoints of the units (unless ``checkpoint_dir``)
     results.json    raw numbers
-    curves.csv      panel, width, beta, error (one row per point of every curve)
+    curves.csv      panel, width, beta, error (one row per point of every perturbation
+                    curve; only the header for experiments without such curves)
     figure.png, figure.pdf
     claims.json     list of Claim dicts
     DONE            manifest: finished time, config hash, executor, claims summary
@@ -245,7 +246,11 @@ class ExperimentRun:
         return self.module.assemble(self.config, sweep.results)
 
     def _compute_steps(self) -> dict:
-        """An experiment not written as units: its ``run`` in this process."""
+        """A module without ``units``/``assemble``: its ``run(config, progress, store)`` here.
+
+        Every experiment in ``EXPERIMENTS`` is written as units; this path remains for
+        modules that compute their results in one call.
+        """
         if self.resumed:
             steps = self.run_dir / "steps"
             saved = len(list(steps.rglob("*.json"))) if steps.is_dir() else 0
@@ -434,7 +439,9 @@ def _compute_in_memory(module: Any, config: Any) -> dict:
 def headline(names: tuple[str, ...] = ("fig1", "fig4"), preset: str = "quick") -> str:
     """Run experiments in memory (no files) and return a plain-language summary.
 
-    With the quick presets fig1 + fig4 take well under a second on a CPU.
+    With the quick presets, fig1 + fig4 (least-squares fits, no training) take about a
+    second on a CPU once the numba kernels are compiled and cached; the first call of
+    an installation also compiles them.
     """
     lines = []
     for name in names:
