@@ -96,7 +96,7 @@ def test_demo_memory_part_runs_and_gives_verdicts(tmp_path, capsys):
 
 
 def test_train_then_memory_of_the_saved_model(tmp_path, capsys):
-    # The round trip: `train` saves a model that `memory --model` reads. A
+    # The round trip: `train` saves a model that `memory --model` reads. A
     # linear diagonal model has the closed-form memory |c^T (I + dt W)^k U| (d = 1).
     import torch
 

@@ -26,7 +26,7 @@ def _family(errors, widths=WIDTHS, betas=BETAS) -> dict:
     return out
 
 
-# ----------------------------------------------------------------------------- the cases
+# ------------------------------------------------------------------- families with a known limit
 @pytest.mark.parametrize("widths", list(WIDTH_SETS.values()))
 @pytest.mark.parametrize("grid", list(GRIDS))
 def test_sqrt_m_blow_up_is_unstable(widths, grid):

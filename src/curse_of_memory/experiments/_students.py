@@ -13,7 +13,7 @@ protocol, then measured:
 
 Each (target, width, parametrization, activation, seed) is one unit
 (:func:`train_student`): it checkpoints its training into ``context.checkpoint_dir`` and
-resumes mid-training. :func:`assemble_panel` gathers the units of one sweep into a panel
+resumes mid-training. :func:`~._sweeps.assemble_sweep` gathers the units of one sweep into a panel
 (curves by width, per-unit numbers, the stability verdict over the widths).
 
 The instruments are called through one small function each (:func:`perturbation_curve_of`,

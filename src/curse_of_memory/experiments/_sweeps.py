@@ -71,7 +71,7 @@ class PolynomialSweepConfig(StudentProtocol):
 
     @property
     def target(self) -> dict:
-        """The target description (see :func:`~._students.check_target`)."""
+        """The target description (see :func:`~._student_targets.check_target`)."""
         params = {"power": self.target_power, "scale": self.target_scale}
         return {"kind": "memory", "name": "pol", "params": params}
 

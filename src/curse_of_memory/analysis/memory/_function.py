@@ -131,7 +131,7 @@ def memory_function(
         Most refinement rounds (0: evaluate the starting grid only; the result is
         then marked ``converged=False``).
     scales:
-        Starting amplitudes s = |x|_inf, each in (0, input_bound]; default 4 per
+        Starting amplitudes s = |x|_inf, each in (0, input_bound]; default 8 per
         decade from min(input_bound, 1) * 1e-3 up to input_bound (1e3 if unbounded).
         The search refines around them, so they set where it starts, not where it
         ends; to restrict the inputs use ``input_bound``.
