@@ -531,7 +531,7 @@ def test_lstm_small_step_matches_numpy_equations():
     )
 
 
-def test_gru_linearisation_at_zero_matches_spec_eq_144():
+def test_gru_linearisation_at_zero_matches_paper_eq_144():
     """With b_h = 0: d(dh/dt)/dh at h = 0 equals Diag(sigma(b_z)) (U_h Diag(sigma(b_r)) - I)."""
     torch.manual_seed(2)
     m = 4

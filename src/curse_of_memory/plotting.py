@@ -9,10 +9,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from curse_of_memory._atomic import atomic_write  # noqa: E402
+from curse_of_memory._atomic import atomic_write
 
 # Axis styles: a polynomial law is a straight line on "loglog", an exponential on "semilogy".
 AXES_STYLES = ("loglog", "semilogy")

@@ -99,7 +99,7 @@ def _run_file(path: Path, spec: str) -> Any:
     sys.modules[name] = module  # lets classes defined there be found by name
     try:
         module_spec.loader.exec_module(module)
-    except Exception as err:  # noqa: BLE001 - user code may raise anything: report it on one line
+    except Exception as err:  # user code may raise anything: report it on one line
         sys.modules.pop(name, None)
         raise ValueError(f"--model {spec!r}: running {str(path)!r} failed: {_where(err)}") from None
     return module
@@ -117,7 +117,7 @@ def _import_module(name: str, spec: str) -> Any:
                 "and the installed packages)"
             ) from None
         raise ValueError(f"--model {spec!r}: importing {name!r} failed: {_where(err)}") from None
-    except Exception as err:  # noqa: BLE001 - user code may raise anything: report it on one line
+    except Exception as err:  # user code may raise anything: report it on one line
         raise ValueError(f"--model {spec!r}: importing {name!r} failed: {_where(err)}") from None
 
 
@@ -145,7 +145,7 @@ def _call(factory: Any, params: dict, spec: str) -> Any:
 
     try:
         model = factory(**params)
-    except Exception as err:  # noqa: BLE001 - user code may raise anything: report it on one line
+    except Exception as err:  # user code may raise anything: report it on one line
         raise ValueError(f"--model {spec!r}: calling it failed: {_where(err)}") from None
     if not (isinstance(model, torch.nn.Module) or callable(model)):
         raise ValueError(

@@ -93,7 +93,7 @@ def lock_run_folder(path: Path) -> IO[str] | None:
     """
     if fcntl is None:
         return None
-    handle = open(Path(path) / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115
+    handle = open(Path(path) / LOCK_FILE, "a+", encoding="utf-8")  # held open for the lock
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

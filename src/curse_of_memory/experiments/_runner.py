@@ -61,7 +61,6 @@ from curse_of_memory.experiments._run_folder import (
 from curse_of_memory.experiments._sweep import run_units
 from curse_of_memory.experiments._units import (
     check_unique_keys,
-    is_unit_experiment,
     run_units_serially,
 )
 from curse_of_memory.plotting import save_figure
@@ -209,8 +208,6 @@ class ExperimentRun:
         return self.run_dir
 
     def _compute(self) -> dict:
-        if not is_unit_experiment(self.module):
-            return self._compute_steps()
         units = check_unique_keys(self.module.units(self.config))
         reused = sum(self.store.get(unit.key) is not None for unit in units)  # checks the files
         if self.resumed:
@@ -244,20 +241,6 @@ class ExperimentRun:
             raise UnitsFailed(self.run_dir, sweep.failures, len(units))
         failures_path.unlink(missing_ok=True)  # left by an earlier attempt; all units ran now
         return self.module.assemble(self.config, sweep.results)
-
-    def _compute_steps(self) -> dict:
-        """A module without ``units``/``assemble``: its ``run(config, progress, store)`` here.
-
-        Every experiment in ``EXPERIMENTS`` is written as units; this path remains for
-        modules that compute their results in one call.
-        """
-        if self.resumed:
-            steps = self.run_dir / "steps"
-            saved = len(list(steps.rglob("*.json"))) if steps.is_dir() else 0
-            self._log(f"resuming {self.run_dir}: reusing up to {saved} finished steps")
-        if self._executor != _ExecutorOptions("local", None, None):
-            self._log(f"{self.name} is not written as units; it runs in this process")
-        return self.module.run(self.config, progress=self._progress, store=self.store)
 
     def _write_outputs(self, results: dict) -> None:
         run_dir = self.run_dir
@@ -431,8 +414,6 @@ def run_experiment(
 
 def _compute_in_memory(module: Any, config: Any) -> dict:
     """An experiment's results computed in this process, without any file."""
-    if not is_unit_experiment(module):
-        return module.run(config, progress=False, store=StepStore())
     return module.assemble(config, run_units_serially(module.units(config), StepStore()))
 
 

@@ -105,11 +105,6 @@ def check_unique_keys(units: Iterable[Unit]) -> list[Unit]:
     return units
 
 
-def is_unit_experiment(module: Any) -> bool:
-    """True for an experiment module written as units (defines ``units`` and ``assemble``)."""
-    return callable(getattr(module, "units", None)) and callable(getattr(module, "assemble", None))
-
-
 def run_units_serially(
     units: Iterable[Unit],
     store: Any,

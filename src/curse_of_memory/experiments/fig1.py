@@ -92,15 +92,6 @@ def assemble(config: Config, results: dict) -> dict:
     return {"experiment": "fig1", "panels": panels}
 
 
-def run(config: Config, progress: bool = False) -> dict:
-    """Run every unit in this process (no files) and assemble the results."""
-    from curse_of_memory.experiments._io import StepStore
-    from curse_of_memory.experiments._units import run_units_serially
-
-    results = run_units_serially(units(config), StepStore(), config.seed, progress)
-    return assemble(config, results)
-
-
 def plot(results: dict):
     """The two panels of Figure 1."""
     titles = {k: f"({chr(97 + i)}) {TARGET_LABELS[k]}" for i, k in enumerate(results["panels"])}

@@ -27,8 +27,7 @@ import numpy as np
 
 from curse_of_memory._validation import check_nonnegative_int, check_positive_int
 from curse_of_memory.experiments._claims import Claim
-from curse_of_memory.experiments._io import StepStore
-from curse_of_memory.experiments._units import Unit, UnitContext, run_units_serially
+from curse_of_memory.experiments._units import Unit, UnitContext
 
 DESCRIPTION = (
     "Figs 5/6: memory of repeated words ('good', 'bad', 'ha', ...) in LSTM sentiment "
@@ -149,12 +148,6 @@ def assemble(config: Config, results: dict[str, dict]) -> dict:
         "config": asdict(config),
         "models": {name: results[name] for name in config.models},
     }
-
-
-def run(config: Config, progress: bool = True, store: StepStore | None = None) -> dict:
-    """Run every unit in this process (reusing ``store``) and assemble the results."""
-    store = StepStore() if store is None else store
-    return assemble(config, run_units_serially(units(config), store, config.seed, progress))
 
 
 def plot_repetition_panel(ax, curves: dict, title: str) -> None:

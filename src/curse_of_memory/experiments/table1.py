@@ -37,8 +37,7 @@ from curse_of_memory._validation import (
 )
 from curse_of_memory.data import SEQUENCE_DATASETS, SequenceClassificationData
 from curse_of_memory.experiments._claims import Claim
-from curse_of_memory.experiments._io import StepStore
-from curse_of_memory.experiments._units import Unit, UnitContext, derive_seed, run_units_serially
+from curse_of_memory.experiments._units import Unit, UnitContext, derive_seed
 from curse_of_memory.models.parametrizations import PARAMETRIZATIONS, STABLE_PARAMETRIZATIONS
 
 DESCRIPTION = (
@@ -300,13 +299,6 @@ def assemble(config: Config, results: dict[str, dict]) -> dict:
         "curves": curves,
         "accuracy_margin": config.accuracy_margin,
     }
-
-
-def run(config: Config, progress: bool = True, store: StepStore | None = None) -> dict:
-    """Run every unit in this process (reusing ``store``) and assemble the results."""
-    store = StepStore() if store is None else store
-    unit_results = run_units_serially(units(config), store, config.seed, progress)
-    return assemble(config, unit_results)
 
 
 def _fmt(stat: dict, digits: int) -> str:

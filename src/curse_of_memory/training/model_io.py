@@ -120,7 +120,7 @@ def read_torch_file(
         raise ValueError(f"{str(path)!r} is not a torch file (it starts with {head[:24]!r})")
     try:
         return torch.load(path, map_location=map_location, weights_only=not allow_pickle)
-    except Exception as err:  # noqa: BLE001 - truncated or foreign files fail in many ways
+    except Exception as err:  # truncated or foreign files fail in many ways
         text = str(err)
         if not allow_pickle and "weights_only" in text.replace(" ", "_").lower():
             found = re.search(r"Unsupported global: GLOBAL (\S+)", text)

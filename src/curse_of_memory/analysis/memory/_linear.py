@@ -52,7 +52,7 @@ def _jacobian(fn: SequenceMap, pattern: torch.Tensor, d: int) -> tuple[torch.Ten
         if jac is None:
             raise RuntimeError("the model output carries no forward-mode tangent")
         return jac, "forward-ad"
-    except Exception:  # noqa: BLE001 - models without forward AD fail in many ways
+    except Exception:  # models without forward-mode AD fail in many ways
         # Central differences: O(h^2) truncation, ~eps/h rounding.
         h = 1e-5 if pattern.dtype == torch.float64 else 1e-2
         with torch.no_grad():

@@ -59,7 +59,7 @@ def as_sequence_map(model: Any, dt: float, dtype: torch.dtype) -> tuple[Sequence
             device = first.device
         try:
             module = copy.deepcopy(model).to(dtype).eval()
-        except Exception as err:  # noqa: BLE001 - copying a user model can fail in any way
+        except Exception as err:  # copying a user model can fail in any way
             raise TypeError(f"could not copy the model to {dtype}: {err}") from err
         if isinstance(module, torch.nn.RNNBase) and not module.batch_first:
             call = lambda x: _first(module(x.transpose(0, 1))).transpose(0, 1)  # noqa: E731

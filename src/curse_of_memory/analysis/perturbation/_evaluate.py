@@ -79,7 +79,7 @@ class ModelBatchEvaluator:
         if self.use_vmap:
             try:
                 return self._losses_vmap(chunk)
-            except Exception as error:  # noqa: BLE001 - vmap can fail in any way; use the loop
+            except Exception as error:  # vmap can fail in any way; use the loop
                 self.use_vmap = False
                 warnings.warn(
                     f"perturbation_error: vmap could not evaluate the model ({error!s:.200}); "
