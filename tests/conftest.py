@@ -5,7 +5,13 @@ from __future__ import annotations
 import os
 
 import pytest
-import torch
+
+from curse_of_memory._openmp import prefer_sleeping_openmp_threads
+
+# Idle OpenMP threads sleep instead of spinning (as on the command line); before torch.
+prefer_sleeping_openmp_threads()
+
+import torch  # noqa: E402
 
 # Without a GPU, run the Triton kernels under Triton's CPU interpreter so the tests
 # still check their logic. Must be set before triton is first imported.
