@@ -1,8 +1,8 @@
 """OpenMP threads that sleep instead of spinning while they wait for work.
 
-torch and the numba kernels run their parallel loops on OpenMP threads. By default
-(``OMP_WAIT_POLICY=ACTIVE`` behaviour in libgomp) a thread that finished a loop keeps
-spinning for a while, waiting for the next one. On a machine with few cores that also
+torch and the numba kernels run their parallel loops on OpenMP threads. By default a
+libgomp thread that finished a loop keeps spinning for a while, waiting for the next
+one (``OMP_WAIT_POLICY=ACTIVE``: spinning without limit). On a machine with few cores that also
 runs other work, the spinning threads take the cores from the thread that has the next
 piece of work, and small operations (one time step, one Adam update) become many times
 slower. ``PASSIVE`` makes idle threads sleep. BENCHMARKS.md has the measurements.
