@@ -1,5 +1,5 @@
-"""Idle OpenMP threads that spin (``OMP_WAIT_POLICY=ACTIVE``) against threads that sleep
-(``PASSIVE``, what the command line sets).
+"""How idle OpenMP threads wait: libgomp's default (variable unset: spin for a while, then
+sleep), ``OMP_WAIT_POLICY=ACTIVE`` (spin) and ``PASSIVE`` (sleep).
 
 The policy is read once per process, when torch loads its OpenMP runtime, so every
 measurement is a fresh Python process. Each round runs every policy once, in turn, so a
@@ -22,7 +22,7 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 
-POLICIES = ("ACTIVE", "PASSIVE")
+POLICIES = ("unset", "ACTIVE", "PASSIVE")
 WIDTHS = (16, 64)
 
 # Runs in the child process; prints one JSON line {case: median seconds}.
@@ -56,7 +56,9 @@ print(json.dumps(result))
 
 def run_child(policy: str) -> dict[str, float]:
     """The workload's median step times (s) in a fresh process under ``policy``."""
-    env = {**os.environ, "OMP_WAIT_POLICY": policy}
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if policy != "unset":
+        env["OMP_WAIT_POLICY"] = policy
     code = f"WIDTHS = {WIDTHS!r}\n" + _CHILD
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
@@ -77,17 +79,24 @@ def main() -> None:
         rounds.append({policy: run_child(policy) for policy in POLICIES})
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
 
-    cases = list(rounds[0]["ACTIVE"])
-    print(f"{'case':24s} {'ACTIVE ms':>10s} {'PASSIVE ms':>11s}  ACTIVE/PASSIVE per round")
+    cases = list(rounds[0]["unset"])
+    print(
+        f"{'case':24s}"
+        + "".join(f"{policy + ' ms':>12s}" for policy in POLICIES)
+        + "  unset/PASSIVE per round"
+    )
     summary = {}
     for case in cases:
-        active = [one["ACTIVE"][case] for one in rounds]
-        passive = [one["PASSIVE"][case] for one in rounds]
-        ratios = [a / p for a, p in zip(active, passive, strict=True)]
-        summary[case] = {"active_s": active, "passive_s": passive, "ratio": ratios}
+        times = {policy: [one[policy][case] for one in rounds] for policy in POLICIES}
+        ratios = [u / p for u, p in zip(times["unset"], times["PASSIVE"], strict=True)]
+        summary[case] = {
+            **{f"{policy}_s": times[policy] for policy in POLICIES},
+            "unset_over_passive": ratios,
+        }
         print(
-            f"{case:24s} {1e3 * statistics.median(active):10.2f} "
-            f"{1e3 * statistics.median(passive):11.2f}  "
+            f"{case:24s}"
+            + "".join(f"{1e3 * statistics.median(times[policy]):12.2f}" for policy in POLICIES)
+            + "  "
             + " ".join(f"{ratio:.2f}" for ratio in ratios)
         )
     if args.out:

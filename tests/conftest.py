@@ -6,10 +6,11 @@ import os
 
 import pytest
 
-from curse_of_memory._openmp import prefer_sleeping_openmp_threads
-
-# Idle OpenMP threads sleep instead of spinning (as on the command line); before torch.
-prefer_sleeping_openmp_threads()
+# Idle OpenMP threads sleep instead of spinning. The suite runs subprocesses and worker
+# pools beside itself, and spinning threads left by one test slowed the next one up to
+# fivefold on a busy 2-core machine (BENCHMARKS.md); on an idle one it makes no
+# difference. Read once, when torch loads its OpenMP runtime, so set before the import.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 

@@ -20,8 +20,6 @@ import importlib
 import sys
 from collections.abc import Iterable, Sequence
 
-from curse_of_memory._openmp import prefer_sleeping_openmp_threads
-
 # Order in which subcommands appear in --help.
 SUBCOMMANDS: list[str] = ["demo", "memory", "repetition", "train", "reproduce", "ledger"]
 
@@ -53,7 +51,6 @@ def build_parser(full: Iterable[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
-    prefer_sleeping_openmp_threads()  # before any subcommand imports torch
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((arg for arg in argv if not arg.startswith("-")), None)
     args = build_parser(full=[command] if command in SUBCOMMANDS else []).parse_args(argv)
